@@ -1,0 +1,121 @@
+package placement
+
+import (
+	"hots/placement/clustering"
+)
+
+// Params tune the method for one domain. They mirror upstream's
+// configuration keys where upstream has one (noted per field).
+type Params struct {
+	// Metrics are the resource names, in the order of Sample.Values and
+	// Host.Capacity. Every metric counts against capacity.
+	Metrics []string `json:"metrics"`
+	// SepTime is the last tick (inclusive, absolute) of the analysis period
+	// (upstream connector.parameters.sep_time).
+	SepTime int64 `json:"sep_time"`
+	// WindowDuration is the number of closed ticks each loop evaluates.
+	WindowDuration int `json:"window_duration"`
+	// TickIncrement is the number of ticks between two loops.
+	TickIncrement int `json:"tick_increment"`
+	// Tol is the conflict threshold on marginal-cost changes (upstream
+	// problem.parameters.tol). TolClust and TolPlace override it per graph
+	// (upstream thesis ε_C, ε_A); zero means "use Tol".
+	Tol      float64 `json:"tol"`
+	TolClust float64 `json:"tol_clust"`
+	TolPlace float64 `json:"tol_place"`
+	// TolMove is the fraction of containers that may be selected per loop
+	// and per graph (upstream problem.parameters.tol_move). Rounded up.
+	TolMove float64 `json:"tol_move"`
+	// CooldownTicks: a container moved at tick t is not moved again before
+	// t+CooldownTicks. Zero means one window.
+	CooldownTicks int `json:"cooldown_ticks"`
+	// Headroom is the fraction of capacity a target host may reach over the
+	// evaluated window (1 = up to full capacity).
+	Headroom float64 `json:"headroom"`
+	// HistoryTicks is how many closed ticks capacity is checked over when
+	// choosing a target. It is at least WindowDuration; a longer history
+	// catches load peaks the window has not seen yet (daily cycles longer
+	// than the window).
+	HistoryTicks int `json:"history_ticks"`
+	// Clustering method and its arguments.
+	Clustering clustering.Args `json:"clustering"`
+	// InitialPlacement runs InitialMethod at the end of the analysis
+	// period (upstream problem.parameters.initial_placement).
+	InitialPlacement bool   `json:"initial_placement"`
+	InitialMethod    string `json:"initial_method"`
+	// Upstream switches the marginal costs to upstream HEAD's formulas for
+	// comparison runs: first metric only, raw values (no scaling), and the
+	// clustering distance that counts the label column (spec 3.3).
+	Upstream bool `json:"upstream"`
+}
+
+// Defaults as documented in the README config reference.
+const (
+	DefaultWindowDuration = 10
+	DefaultTickIncrement  = 5
+	DefaultSepTime        = 33
+	DefaultTol            = 0.1
+	DefaultTolMove        = 0.1
+	DefaultHeadroom       = 1.0
+	DefaultK              = 3
+	DefaultInitialMethod  = "distant_pairwise"
+)
+
+// SetDefaults fills zero fields.
+func SetDefaults(p *Params) {
+	if len(p.Metrics) == 0 {
+		p.Metrics = []string{"cpu"}
+	}
+	if p.WindowDuration == 0 {
+		p.WindowDuration = DefaultWindowDuration
+	}
+	if p.TickIncrement == 0 {
+		p.TickIncrement = DefaultTickIncrement
+	}
+	if p.Tol == 0 {
+		p.Tol = DefaultTol
+	}
+	if p.TolMove == 0 {
+		p.TolMove = DefaultTolMove
+	}
+	if p.Headroom == 0 {
+		p.Headroom = DefaultHeadroom
+	}
+	if p.InitialMethod == "" {
+		p.InitialMethod = DefaultInitialMethod
+	}
+	if p.Clustering.Method == "" {
+		p.Clustering.Method = "kmeans"
+	}
+	if p.Clustering.K == 0 {
+		p.Clustering.K = DefaultK
+	}
+}
+
+func (p Params) tolClust() float64 {
+	if p.TolClust > 0 {
+		return p.TolClust
+	}
+	return p.Tol
+}
+
+func (p Params) tolPlace() float64 {
+	if p.TolPlace > 0 {
+		return p.TolPlace
+	}
+	return p.Tol
+}
+
+func (p Params) cooldown() int64 {
+	if p.CooldownTicks > 0 {
+		return int64(p.CooldownTicks)
+	}
+	return int64(p.WindowDuration)
+}
+
+func (p Params) history() int {
+	if p.HistoryTicks > p.WindowDuration {
+		return p.HistoryTicks
+	}
+	return p.WindowDuration
+}

@@ -1,0 +1,65 @@
+package placement
+
+import (
+	"fmt"
+	"strings"
+)
+
+// FieldError names the offending parameter, its value and what is allowed,
+// so that configuration errors can be reported against the user's key.
+type FieldError struct {
+	Field   string
+	Value   any
+	Allowed string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("%s = %v: %s", e.Field, e.Value, e.Allowed)
+}
+
+// Validate checks p after SetDefaults.
+func (p Params) Validate() error {
+	seen := map[string]bool{}
+	for _, m := range p.Metrics {
+		if strings.TrimSpace(m) == "" {
+			return &FieldError{"metrics", p.Metrics, "metric names must be non-empty"}
+		}
+		if seen[m] {
+			return &FieldError{"metrics", p.Metrics, "metric names must be unique"}
+		}
+		seen[m] = true
+	}
+	switch {
+	case p.WindowDuration < 2:
+		return &FieldError{"window_duration", p.WindowDuration, "must be at least 2 ticks"}
+	case p.TickIncrement < 1:
+		return &FieldError{"tick_increment", p.TickIncrement, "must be at least 1 tick"}
+	case p.Tol < 0:
+		return &FieldError{"tol", p.Tol, "must be >= 0"}
+	case p.TolClust < 0:
+		return &FieldError{"tol_clust", p.TolClust, "must be >= 0"}
+	case p.TolPlace < 0:
+		return &FieldError{"tol_place", p.TolPlace, "must be >= 0"}
+	case p.TolMove < 0 || p.TolMove > 1:
+		return &FieldError{"tol_move", p.TolMove, "must be within [0, 1]"}
+	case p.CooldownTicks < 0:
+		return &FieldError{"cooldown_ticks", p.CooldownTicks, "must be >= 0 (0 = one window)"}
+	case p.Headroom <= 0 || p.Headroom > 1:
+		return &FieldError{"headroom", p.Headroom, "must be within (0, 1]"}
+	case p.HistoryTicks < 0:
+		return &FieldError{"history_ticks", p.HistoryTicks, "must be >= 0"}
+	case p.Clustering.K < 1:
+		return &FieldError{"clustering.nb_clusters", p.Clustering.K, "must be >= 1"}
+	}
+	switch p.InitialMethod {
+	case "distant_pairwise", "ffd", "spread":
+	default:
+		return &FieldError{"initial_method", p.InitialMethod, "one of distant_pairwise, ffd, spread"}
+	}
+	switch p.Clustering.Method {
+	case "kmeans", "stream_kmeans", "hierarchical", "spectral":
+	default:
+		return &FieldError{"clustering.method", p.Clustering.Method, "one of kmeans, stream_kmeans, hierarchical, spectral"}
+	}
+	return nil
+}
