@@ -1,0 +1,136 @@
+// Package config loads hots configuration with koanf: defaults, then a
+// config file (JSON or YAML), then HOTS_… environment variables, then
+// command-line flags. The file shape is upstream HOTS's (spec 1.4), so an
+// upstream configuration works unchanged; hots-only keys are additions.
+package config
+
+// Config is the whole configuration of one hots process.
+type Config struct {
+	// TimeLimit in seconds; 0 = until the data is exhausted (upstream
+	// time_limit, null there).
+	TimeLimit    float64      `koanf:"time_limit" json:"time_limit"`
+	Clustering   Clustering   `koanf:"clustering" json:"clustering"`
+	Optimization Optimization `koanf:"optimization" json:"optimization"`
+	Problem      Problem      `koanf:"problem" json:"problem"`
+	Connector    Connector    `koanf:"connector" json:"connector"`
+	Kafka        Kafka        `koanf:"kafka" json:"kafka"`
+	Logging      Logging      `koanf:"logging" json:"logging"`
+	Reporting    Reporting    `koanf:"reporting" json:"reporting"`
+	Service      Service      `koanf:"service" json:"service"`
+}
+
+// Clustering is upstream's clustering block.
+type Clustering struct {
+	Method     string               `koanf:"method" json:"method"`
+	NbClusters int                  `koanf:"nb_clusters" json:"nb_clusters"`
+	Parameters ClusteringParameters `koanf:"parameters" json:"parameters"`
+}
+
+// ClusteringParameters is upstream's clustering.parameters plus hots keys.
+type ClusteringParameters struct {
+	NbClusters  int    `koanf:"nb_clusters" json:"nb_clusters"`
+	BatchSize   int    `koanf:"batch_size" json:"batch_size"`     // accepted for upstream compatibility, unused
+	RandomState *int64 `koanf:"random_state" json:"random_state"` // seed; null = default seed 0 (hots is always deterministic)
+	Method      string `koanf:"method" json:"method"`             // hierarchical linkage: ward | average
+	Restarts    int    `koanf:"restarts" json:"restarts"`
+	MaxIter     int    `koanf:"max_iter" json:"max_iter"`
+}
+
+// Optimization is accepted for upstream compatibility: hots computes the
+// marginal costs in closed form and needs no solver.
+type Optimization struct {
+	Backend    string         `koanf:"backend" json:"backend"`
+	Parameters map[string]any `koanf:"parameters" json:"parameters"`
+}
+
+// Problem is upstream's problem block.
+type Problem struct {
+	Type       string            `koanf:"type" json:"type"`
+	Parameters ProblemParameters `koanf:"parameters" json:"parameters"`
+}
+
+// ProblemParameters carries the method's tunables.
+type ProblemParameters struct {
+	InitialPlacement bool    `koanf:"initial_placement" json:"initial_placement"`
+	InitialMethod    string  `koanf:"initial_method" json:"initial_method"`
+	Tol              float64 `koanf:"tol" json:"tol"`
+	TolClust         float64 `koanf:"tol_clust" json:"tol_clust"`
+	TolPlace         float64 `koanf:"tol_place" json:"tol_place"`
+	TolMove          float64 `koanf:"tol_move" json:"tol_move"`
+	CooldownTicks    int     `koanf:"cooldown_ticks" json:"cooldown_ticks"`
+	Headroom         float64 `koanf:"headroom" json:"headroom"`
+	HistoryTicks     int     `koanf:"history_ticks" json:"history_ticks"`
+	Upstream         bool    `koanf:"upstream" json:"upstream"`
+}
+
+// Connector is upstream's connector block: type file or kafka.
+type Connector struct {
+	Type       string              `koanf:"type" json:"type"`
+	Parameters ConnectorParameters `koanf:"parameters" json:"parameters"`
+}
+
+// ConnectorParameters: data location, field names and time handling.
+type ConnectorParameters struct {
+	DataFolder      string   `koanf:"data_folder" json:"data_folder"`
+	FileName        string   `koanf:"file_name" json:"file_name"`               // container_usage.csv
+	NodeMetaFile    string   `koanf:"node_meta_file" json:"node_meta_file"`     // node_meta.csv
+	TickField       string   `koanf:"tick_field" json:"tick_field"`             // timestamp
+	IndividualField string   `koanf:"individual_field" json:"individual_field"` // container_id
+	HostField       string   `koanf:"host_field" json:"host_field"`             // machine_id
+	DomainField     string   `koanf:"domain_field" json:"domain_field"`         // optional column naming the domain
+	Domain          string   `koanf:"domain" json:"domain"`                     // domain when no column names one
+	Metrics         []string `koanf:"metrics" json:"metrics"`
+	SepTime         int64    `koanf:"sep_time" json:"sep_time"`
+	TickIncrement   int      `koanf:"tick_increment" json:"tick_increment"`
+	WindowDuration  int      `koanf:"window_duration" json:"window_duration"`
+	Outfile         string   `koanf:"outfile" json:"outfile"` // moves JSONL; default <run dir>/moves.jsonl
+	ResetOnStart    bool     `koanf:"reset_on_start" json:"reset_on_start"`
+	RejectsFile     string   `koanf:"rejects_file" json:"rejects_file"` // default <run dir>/rejects.csv
+	BadInput        string   `koanf:"bad_input" json:"bad_input"`       // reject (count and go on) | stop
+	// Kafka connector keys as upstream wrote them (spec 1.4).
+	BootstrapServers string         `koanf:"bootstrap.servers" json:"bootstrap.servers"`
+	Topics           []string       `koanf:"topics" json:"topics"`
+	ConsumerConf     map[string]any `koanf:"consumer_conf" json:"consumer_conf"`
+	BatchSize        int            `koanf:"batch_size" json:"batch_size"`
+	ConnectorURL     string         `koanf:"connector_url" json:"connector_url"`
+}
+
+// Kafka configures live mode (hots keys; upstream's top-level kafka block
+// topics/schema/schema_url/connector_url are accepted too).
+type Kafka struct {
+	Brokers     []string `koanf:"brokers" json:"brokers"`
+	Topics      []string `koanf:"topics" json:"topics"`             // upstream name of usage_topics
+	UsageTopics []string `koanf:"usage_topics" json:"usage_topics"` // usage in
+	MovesTopic  string   `koanf:"moves_topic" json:"moves_topic"`   // hots.moves
+	PoisonTopic string   `koanf:"poison_topic" json:"poison_topic"` // hots.poison
+	NodesTopic  string   `koanf:"nodes_topic" json:"nodes_topic"`   // hots.nodes (compacted host -> capacities)
+	Group       string   `koanf:"group" json:"group"`               // consumer group, also goka group
+	Partitions  int      `koanf:"partitions" json:"partitions"`     // for topics hots creates
+	// Lateness: how long after a later tick's first sample a tick closes.
+	Lateness string `koanf:"lateness" json:"lateness"`
+	// IdleTimeout: close the open tick after this long without samples.
+	IdleTimeout  string         `koanf:"idle_timeout" json:"idle_timeout"`
+	Schema       map[string]any `koanf:"schema" json:"schema"`
+	SchemaURL    string         `koanf:"schema_url" json:"schema_url"`
+	ConnectorURL string         `koanf:"connector_url" json:"connector_url"`
+}
+
+// Logging is upstream's logging block; fmt is "text" or "json" for slog
+// (upstream's Python format strings are accepted and mean "text").
+type Logging struct {
+	Level    string `koanf:"level" json:"level"`
+	Filename string `koanf:"filename" json:"filename"`
+	Fmt      string `koanf:"fmt" json:"fmt"`
+}
+
+// Reporting: where run outputs go.
+type Reporting struct {
+	ResultsFolder string `koanf:"results_folder" json:"results_folder"` // the run directory
+	MetricsFile   string `koanf:"metrics_file" json:"metrics_file"`     // default <run dir>/metrics.csv
+	PlotsFolder   string `koanf:"plots_folder" json:"plots_folder"`     // default <run dir>
+}
+
+// Service: the long-running process's HTTP endpoints.
+type Service struct {
+	HTTPAddr string `koanf:"http_addr" json:"http_addr"` // health, readiness, /metrics; empty = off
+}
