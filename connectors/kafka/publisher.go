@@ -1,0 +1,102 @@
+package kafka
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wmkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// NewPublisher returns a synchronous watermill-kafka Publisher that keys
+// every record by its "domain" metadata (DomainKey), so one domain's
+// records stay on one partition, in order. It connects on first Publish,
+// retrying for up to o.ConnectTimeout, so it can be built before the broker
+// is up.
+func NewPublisher(o Options, logger watermill.LoggerAdapter) (message.Publisher, error) {
+	o = o.WithDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = watermill.NopLogger{}
+	}
+	sc, err := o.saramaConfig()
+	if err != nil {
+		return nil, err
+	}
+	sc.Producer.Return.Successes = true
+	sc.Producer.Retry.Max = 10
+	// Default hash partitioner: FNV-1a of the key modulo partitions, the
+	// same for every hots instance (not the Java client's murmur2, so a
+	// non-Go producer may put a domain on another partition; consumers
+	// must not rely on partition numbers across client kinds).
+	return &publisher{
+		cfg: wmkafka.PublisherConfig{
+			Brokers:               o.Brokers,
+			Marshaler:             marshaler{},
+			OverwriteSaramaConfig: sc,
+		},
+		timeout: o.ConnectTimeout,
+		logger:  logger,
+	}, nil
+}
+
+type publisher struct {
+	cfg     wmkafka.PublisherConfig
+	timeout time.Duration
+	logger  watermill.LoggerAdapter
+
+	mu     sync.Mutex
+	inner  *wmkafka.Publisher
+	closed bool
+}
+
+func (p *publisher) connect() (*wmkafka.Publisher, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, errors.New("publisher closed")
+	}
+	if p.inner != nil {
+		return p.inner, nil
+	}
+	var b backoff
+	deadline := time.Now().Add(p.timeout)
+	for attempt := 1; ; attempt++ {
+		inner, err := wmkafka.NewPublisher(p.cfg, p.logger)
+		if err == nil {
+			p.inner = inner
+			return inner, nil
+		}
+		wait := b.next()
+		if time.Now().Add(wait).After(deadline) {
+			return nil, fmt.Errorf("kafka publisher: no broker reachable at %v after %d attempts: %w", p.cfg.Brokers, attempt, err)
+		}
+		p.logger.Info("Kafka not reachable yet, retrying publisher connect", watermill.LogFields{
+			"attempt": attempt, "retry_in": wait.String(), "err": err.Error(),
+		})
+		time.Sleep(wait)
+	}
+}
+
+func (p *publisher) Publish(topic string, msgs ...*message.Message) error {
+	inner, err := p.connect()
+	if err != nil {
+		return err
+	}
+	return inner.Publish(topic, msgs...)
+}
+
+func (p *publisher) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	if p.inner == nil {
+		return nil
+	}
+	return p.inner.Close()
+}
