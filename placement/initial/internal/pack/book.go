@@ -89,17 +89,17 @@ func (b *Book) Keep(i int) {
 }
 
 // FirstFit places container i on the first host, in node order, where it
-// fits, and keeps it where it is when none does. It reports whether the
-// container was placed.
-func (b *Book) FirstFit(i int) bool {
+// fits, and keeps it where it is when none does. It returns the chosen host,
+// or -1 when the container was kept.
+func (b *Book) FirstFit(i int) int {
 	for h := range b.load {
 		if b.Fits(h, i) {
 			b.Assign(i, h)
-			return true
+			return h
 		}
 	}
 	b.Keep(i)
-	return false
+	return -1
 }
 
 // Result returns the destination of every container, in problem order.

@@ -125,17 +125,47 @@ func TestBookKeepChargesCurrentHost(t *testing.T) {
 	b.Assign(1, 0)
 	// Two copies of x fill host a at 4; huge fits nowhere and stays on b,
 	// whose load now holds it.
-	if b.FirstFit(0) {
+	if b.FirstFit(0) != -1 {
 		t.Fatal("huge was placed")
 	}
 	if !slices.Equal(b.Load(1)[0], []float64{3, 9}) || !b.Used(1) {
 		t.Fatalf("host b load = %v used=%v, want [3 9] used", b.Load(1)[0], b.Used(1))
 	}
-	b.FirstFit(2)
+	if h := b.FirstFit(2); h != -1 {
+		t.Fatalf("lost placed on %d", h)
+	}
 	if got := b.Result(); !slices.Equal(got, []int{1, 0, -1}) {
 		t.Fatalf("Result = %v, want [1 0 -1]", got)
 	}
 	if _, err := NewBook(p, 1, 2, 0); err == nil {
 		t.Fatal("headroom 0 accepted")
+	}
+}
+
+func TestMinHosts(t *testing.T) {
+	two := []Container{ctr("x", 0, []float64{3, 5}, []float64{1, 1}), ctr("y", 0, []float64{3, 1}, []float64{1, 7})}
+	tests := []struct {
+		name     string
+		hosts    []Host
+		cs       []Container
+		headroom float64
+		want     int
+	}{
+		{"no hosts", nil, two, 1, 0},
+		{"no demand", []Host{{"a", []float64{4, 4}}, {"b", []float64{4, 4}}}, nil, 1, 1},
+		// Peaks: cpu 6 at tick 0, memory 8 at tick 1.
+		{"cpu binds", []Host{{"a", []float64{4, 10}}, {"b", []float64{4, 10}}, {"c", []float64{4, 10}}}, two, 1, 2},
+		{"memory binds", []Host{{"a", []float64{10, 3}}, {"b", []float64{10, 3}}, {"c", []float64{10, 3}}, {"d", []float64{10, 3}}}, two, 1, 3},
+		{"headroom", []Host{{"a", []float64{10, 4}}, {"b", []float64{10, 4}}, {"c", []float64{10, 4}}, {"d", []float64{10, 4}}}, two, 0.5, 4},
+		{"unknown capacity adds nothing", []Host{{"a", []float64{0, 10}}, {"b", []float64{6, 10}}}, two, 1, 2},
+		{"never enough", []Host{{"a", []float64{1, 1}}}, two, 1, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := Problem{Hosts: tt.hosts, Containers: tt.cs}
+			if got := p.MinHosts(2, 2, tt.headroom); got != tt.want {
+				t.Fatalf("MinHosts = %d, want %d", got, tt.want)
+			}
+		})
 	}
 }

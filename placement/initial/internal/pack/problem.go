@@ -164,3 +164,35 @@ func (p Problem) ByPeakDesc(idx []int, ref []float64) []int {
 	}
 	return out
 }
+
+// MinHosts is upstream's nb_min_nodes made capacity-aware: the fewest hosts,
+// taken in node order, whose capacities (× headroom) add up to the peak of
+// the summed demand on every metric. It is a lower bound used to start
+// round-robin passes consolidated; passes still open further hosts when
+// nothing fits. At least 1 when there are hosts, at most len(Hosts).
+func (p Problem) MinHosts(metrics, ticks int, headroom float64) int {
+	if len(p.Hosts) == 0 {
+		return 0
+	}
+	total := capacity.NewSeries(metrics, ticks)
+	for _, c := range p.Containers {
+		total.Add(c.Demand)
+	}
+	need := capacity.Peak(total)
+	have := make([]float64, metrics)
+	for k, h := range p.Hosts {
+		enough := true
+		for m := range have {
+			if c := h.Capacity[m]; c > 0 {
+				have[m] += c * headroom
+			}
+			if have[m] < need[m] {
+				enough = false
+			}
+		}
+		if enough {
+			return k + 1
+		}
+	}
+	return len(p.Hosts)
+}
