@@ -73,3 +73,23 @@ func dist(a, b []float64) float64 {
 	}
 	return math.Sqrt(s)
 }
+
+// Moons returns two interleaved half circles of radius 1 (the shape of
+// scikit-learn's make_moons) with n points each, jittered by ±noise on
+// both axes, interleaved. Each moon's mean lies inside the other's arc, so
+// k-means cuts across them.
+func Moons(seed uint64, n int, noise float64) ([][]float64, []int) {
+	rng := rand.New(rand.NewPCG(seed, 3))
+	var x [][]float64
+	var truth []int
+	for i := 0; i < n; i++ {
+		a := math.Pi * float64(i) / float64(n-1)
+		upper := []float64{math.Cos(a), math.Sin(a)}
+		lower := []float64{1 - math.Cos(a), 0.5 - math.Sin(a)}
+		for moon, p := range [][]float64{upper, lower} {
+			x = append(x, []float64{p[0] + noise*(2*rng.Float64()-1), p[1] + noise*(2*rng.Float64()-1)})
+			truth = append(truth, moon)
+		}
+	}
+	return x, truth
+}
