@@ -1,0 +1,380 @@
+package state
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
+)
+
+// ErrStale is returned when a save carries an older tick than the table
+// holds: another owner has moved on, and this writer must not roll it back.
+var ErrStale = errors.New("state: table holds a newer tick")
+
+// Defaults for StateOptions fields left empty.
+const (
+	DefaultGroup      = "hots-state"
+	DefaultPartitions = 6
+)
+
+// StateOptions configures Open.
+type StateOptions struct {
+	Brokers []string
+	// Group prefixes the two goka groups, "<Group>-hosts" and
+	// "<Group>-progress"; their tables are "<Group>-hosts-table" and
+	// "<Group>-progress-table", fed by the streams "<Group>-hosts-updates"
+	// and "<Group>-progress-updates". Every instance of one service uses the
+	// same Group.
+	Group string
+	// Partitions of the streams and tables created on first use.
+	Partitions int
+	// Replication of created topics; 0 = 1 (what one kfake broker accepts).
+	Replication int
+	// SaramaVersion, e.g. "3.6.0". goka keeps one global sarama config per
+	// process: the first Open sets it and later Opens reuse it.
+	SaramaVersion string
+	// Logger receives goka's logs at Debug; nil = silent.
+	Logger *slog.Logger
+}
+
+func (o StateOptions) withDefaults() StateOptions {
+	if o.Group == "" {
+		o.Group = DefaultGroup
+	}
+	if o.Partitions <= 0 {
+		o.Partitions = DefaultPartitions
+	}
+	if o.Replication <= 0 {
+		o.Replication = 1
+	}
+	if o.SaramaVersion == "" {
+		o.SaramaVersion = "3.6.0"
+	}
+	return o
+}
+
+var (
+	gokaOnce sync.Once
+	gokaErr  error
+)
+
+// configureGoka replaces goka's global sarama config once per process. The
+// Default*Builders copy it for every client, which is what keeps processor,
+// view and emitter free of data races (the *WithConfig builders write into
+// one shared config).
+func configureGoka(o StateOptions) error {
+	gokaOnce.Do(func() {
+		v, err := sarama.ParseKafkaVersion(o.SaramaVersion)
+		if err != nil {
+			gokaErr = fmt.Errorf("state: sarama version %q: %w", o.SaramaVersion, err)
+			return
+		}
+		cfg := goka.DefaultConfig()
+		cfg.Version = v
+		// Streams are written before the processor first joins; Newest
+		// would skip those updates.
+		cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+		// goka's 100 ms flush would add 100 ms to every synchronous save.
+		cfg.Producer.Flush.Frequency = 5 * time.Millisecond
+		cfg.Metadata.Retry.Backoff = 100 * time.Millisecond
+		// Faster takeover after a member leaves (goka adds 5 s regardless).
+		cfg.Consumer.Group.Heartbeat.Interval = 300 * time.Millisecond
+		goka.ReplaceGlobalConfig(cfg)
+	})
+	return gokaErr
+}
+
+// table is one goka group: emitter in, processor keeping it, view out.
+type table[T ticked] struct {
+	name      string
+	emitter   *goka.Emitter
+	processor *goka.Processor
+	view      *goka.View
+}
+
+// Store reads and writes both tables.
+type Store struct {
+	hosts    *table[HostState]
+	progress *table[Progress]
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	errs   []error
+	closed bool
+}
+
+// Open creates the topics if needed and starts the processors and views.
+// It returns once they are built; WaitRecovered waits until the tables are
+// read back. An unreachable broker is retried until ctx ends.
+func Open(ctx context.Context, o StateOptions) (*Store, error) {
+	o = o.withDefaults()
+	if len(o.Brokers) == 0 {
+		return nil, errors.New("state: no brokers")
+	}
+	if err := configureGoka(o); err != nil {
+		return nil, err
+	}
+	log := gokaLogger{o.Logger}
+	tmc := goka.NewTopicManagerConfig()
+	tmc.Table.Replication = o.Replication
+	tmc.Stream.Replication = o.Replication
+	tmb := goka.TopicManagerBuilderWithTopicManagerConfig(tmc)
+
+	hosts := &table[HostState]{name: o.Group + "-hosts"}
+	progress := &table[Progress]{name: o.Group + "-progress"}
+	if err := ensureTopics(ctx, o, tmb, hosts.name, progress.name); err != nil {
+		return nil, err
+	}
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	s := &Store{hosts: hosts, progress: progress, cancel: cancel}
+	if err := start(runCtx, s, hosts, o, tmb, log); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := start(runCtx, s, progress, o, tmb, log); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func ensureTopics(ctx context.Context, o StateOptions, tmb goka.TopicManagerBuilder, groups ...string) error {
+	var tm goka.TopicManager
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		var err error
+		if tm, err = tmb(o.Brokers); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("state: no broker reachable at %v: %w", o.Brokers, errors.Join(ctx.Err(), err))
+		case <-time.After(wait):
+		}
+	}
+	defer tm.Close()
+	for _, g := range groups {
+		if err := tm.EnsureStreamExists(g+"-updates", o.Partitions); err != nil {
+			return fmt.Errorf("state: stream %s-updates: %w", g, err)
+		}
+		if err := tm.EnsureTableExists(string(goka.GroupTable(goka.Group(g))), o.Partitions); err != nil {
+			return fmt.Errorf("state: table of %s: %w", g, err)
+		}
+	}
+	return nil
+}
+
+func start[T ticked](ctx context.Context, s *Store, t *table[T], o StateOptions, tmb goka.TopicManagerBuilder, log gokaLogger) error {
+	codec := jsonCodec[T]{}
+	stream := goka.Stream(t.name + "-updates")
+	gg := goka.DefineGroup(goka.Group(t.name),
+		goka.Input(stream, codec, keepNewest[T]),
+		goka.Persist(codec),
+	)
+	var err error
+	// In-memory storage: each start recovers from the compacted table
+	// topic, so nothing on local disk can disagree with Kafka.
+	t.processor, err = goka.NewProcessor(o.Brokers, gg,
+		goka.WithTopicManagerBuilder(tmb),
+		goka.WithStorageBuilder(storage.MemoryBuilder()),
+		goka.WithLogger(log),
+	)
+	if err != nil {
+		return fmt.Errorf("state: processor %s: %w", t.name, err)
+	}
+	t.view, err = goka.NewView(o.Brokers, goka.GroupTable(goka.Group(t.name)), codec,
+		goka.WithViewTopicManagerBuilder(tmb),
+		goka.WithViewStorageBuilder(storage.MemoryBuilder()),
+		goka.WithViewLogger(log),
+		goka.WithViewAutoReconnect(),
+	)
+	if err != nil {
+		return fmt.Errorf("state: view %s: %w", t.name, err)
+	}
+	t.emitter, err = goka.NewEmitter(o.Brokers, stream, codec,
+		goka.WithEmitterTopicManagerBuilder(tmb),
+		goka.WithEmitterLogger(log),
+	)
+	if err != nil {
+		return fmt.Errorf("state: emitter %s: %w", t.name, err)
+	}
+	for _, run := range []func(context.Context) error{t.processor.Run, t.view.Run} {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				s.mu.Lock()
+				s.errs = append(s.errs, fmt.Errorf("state %s: %w", t.name, err))
+				s.mu.Unlock()
+			}
+		}()
+	}
+	return nil
+}
+
+// keepNewest stores an update unless the table holds a newer tick, so a
+// delayed write of a former owner cannot roll a domain back.
+func keepNewest[T ticked](ctx goka.Context, msg any) {
+	v, ok := msg.(T)
+	if !ok {
+		ctx.Fail(fmt.Errorf("state: unexpected update %T", msg))
+	}
+	if cur, ok := ctx.Value().(T); ok && cur.tick() > v.tick() {
+		return
+	}
+	ctx.SetValue(v)
+}
+
+// WaitRecovered blocks until both processors run and both views have read
+// their tables to the end, so Loads return what was saved before.
+func (s *Store) WaitRecovered(ctx context.Context) error {
+	for _, p := range []*goka.Processor{s.hosts.processor, s.progress.processor} {
+		if err := p.WaitForReadyContext(ctx); err != nil {
+			return err
+		}
+	}
+	for _, v := range []*goka.View{s.hosts.view, s.progress.view} {
+		select {
+		case <-v.WaitRunning():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		for !v.Recovered() {
+			if err := s.err(); err != nil {
+				return err
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	return s.err()
+}
+
+func (s *Store) err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return errors.Join(s.errs...)
+}
+
+// SaveProgress writes a domain's progress and returns once this Store's
+// view shows it, so a LoadProgress right after returns what was saved.
+func (s *Store) SaveProgress(ctx context.Context, domain string, p Progress) error {
+	return save(ctx, s, s.progress, domain, p)
+}
+
+// LoadProgress reads a domain's progress; false if none was saved.
+func (s *Store) LoadProgress(domain string) (Progress, bool, error) {
+	return load(s.progress, domain)
+}
+
+// SaveHost writes a host's state, read-your-writes like SaveProgress.
+func (s *Store) SaveHost(ctx context.Context, host string, h HostState) error {
+	return save(ctx, s, s.hosts, host, h)
+}
+
+// LoadHost reads a host's state; false if none was saved.
+func (s *Store) LoadHost(host string) (HostState, bool, error) {
+	return load(s.hosts, host)
+}
+
+func load[T ticked](t *table[T], key string) (T, bool, error) {
+	var zero T
+	v, err := t.view.Get(key)
+	if err != nil {
+		return zero, false, fmt.Errorf("state: read %s/%s: %w", t.name, key, err)
+	}
+	if v == nil {
+		return zero, false, nil
+	}
+	return v.(T), true, nil
+}
+
+func save[T ticked](ctx context.Context, s *Store, t *table[T], key string, v T) error {
+	if key == "" {
+		return errors.New("state: empty key")
+	}
+	codec := jsonCodec[T]{}
+	want, err := codec.Encode(v)
+	if err != nil {
+		return err
+	}
+	if cur, ok, err := load(t, key); err == nil && ok && cur.tick() > v.tick() {
+		return fmt.Errorf("%w: %s/%s at tick %d, save of tick %d", ErrStale, t.name, key, cur.tick(), v.tick())
+	}
+	if err := t.emitter.EmitSync(key, v); err != nil {
+		return fmt.Errorf("state: emit %s/%s: %w", t.name, key, err)
+	}
+	for wait := time.Millisecond; ; wait = min(2*wait, 20*time.Millisecond) {
+		cur, ok, err := load(t, key)
+		if err != nil {
+			return err
+		}
+		if ok {
+			got, _ := codec.Encode(cur)
+			if bytes.Equal(got, want) {
+				return nil
+			}
+			if cur.tick() > v.tick() {
+				return fmt.Errorf("%w: %s/%s at tick %d, save of tick %d", ErrStale, t.name, key, cur.tick(), v.tick())
+			}
+		}
+		if err := s.err(); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("state: %s/%s saved but not yet visible: %w", t.name, key, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+}
+
+// Close stops processors and views (leaving the goka groups, so another
+// instance takes the partitions over) and flushes the emitters.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	var errs []error
+	for _, e := range []*goka.Emitter{s.hosts.emitter, s.progress.emitter} {
+		if e != nil {
+			if err := e.Finish(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	s.cancel()
+	s.wg.Wait()
+	return errors.Join(append(errs, s.err())...)
+}
+
+// gokaLogger sends goka's logs to slog at Debug: goka reports every
+// partition state change at its only level.
+type gokaLogger struct{ l *slog.Logger }
+
+func (g gokaLogger) Print(args ...any) {
+	if g.l != nil {
+		g.l.Debug(fmt.Sprint(args...), "component", "goka")
+	}
+}
+func (g gokaLogger) Println(args ...any) { g.Print(args...) }
+func (g gokaLogger) Printf(format string, args ...any) {
+	if g.l != nil {
+		g.l.Debug(fmt.Sprintf(format, args...), "component", "goka")
+	}
+}
