@@ -1,0 +1,225 @@
+package codecs
+
+import (
+	"errors"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+
+	"hots/placement"
+)
+
+func TestReadNodeMeta(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		metrics []string
+		hosts   []placement.Host
+		dups    []int64 // lines of duplicate rows
+		err     string
+	}{
+		{"upstream", "machine_id,cpu\nn_1,6\nn_2,6\n", nil,
+			[]placement.Host{{Name: "n_1", Capacity: []float64{6}}, {Name: "n_2", Capacity: []float64{6}}}, nil, ""},
+		{"columns by name", "mem,cpu,machine_id\n100,9600,m_1\n", []string{"cpu", "mem"},
+			[]placement.Host{{Name: "m_1", Capacity: []float64{9600, 100}}}, nil, ""},
+		{"duplicates: first wins", "machine_id,cpu\nm_1,96\nm_2,50\nm_1,1\nm_1,2\n", nil,
+			[]placement.Host{{Name: "m_1", Capacity: []float64{96}}, {Name: "m_2", Capacity: []float64{50}}}, []int64{4, 5}, ""},
+		{"missing metric column", "machine_id,cpu\nn_1,6\n", []string{"cpu", "mem"}, nil, nil, `meta.csv: missing column "mem"`},
+		{"bad capacity", "machine_id,cpu\nn_1,lots\n", nil, nil, nil, `meta.csv:2: field "cpu": value "lots": capacity is not a number`},
+		{"empty", "", nil, nil, nil, "meta.csv: empty file"},
+		{"no rows", "machine_id,cpu\n", nil, nil, nil, "meta.csv: no host rows"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nm, err := ReadNodeMeta(strings.NewReader(tt.in), "meta.csv", "machine_id", tt.metrics)
+			if tt.err != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want prefix %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(nm.Hosts, tt.hosts) {
+				t.Errorf("hosts = %v, want %v", nm.Hosts, tt.hosts)
+			}
+			var lines []int64
+			for _, d := range nm.Duplicates {
+				lines = append(lines, d.Line)
+			}
+			if !reflect.DeepEqual(lines, tt.dups) {
+				t.Errorf("duplicate lines = %v, want %v", lines, tt.dups)
+			}
+		})
+	}
+}
+
+func TestDecodeSamplesJSON(t *testing.T) {
+	two := UsageFields{Metrics: []string{"cpu", "mem"}}
+	tests := []struct {
+		name   string
+		in     string
+		key    string
+		f      UsageFields
+		want   []placement.Sample
+		field  string
+		reason string
+	}{
+		{"record, key gives domain", `{"timestamp":4,"container_id":"c","machine_id":"n","cpu":1.5,"mem":2,"disk":9}`, "pool-a", two,
+			[]placement.Sample{{Domain: "pool-a", Tick: 4, Container: "c", Host: "n", Values: []float64{1.5, 2}}}, "", ""},
+		{"record, field beats key", `{"domain":"d1","timestamp":4,"container_id":"c","machine_id":"n","cpu":1,"mem":2}`, "k", two,
+			[]placement.Sample{{Domain: "d1", Tick: 4, Container: "c", Host: "n", Values: []float64{1, 2}}}, "", ""},
+		{"upstream batch", `{"containers":[{"timestamp":1,"container_id":"a","machine_id":"n","cpu":1},{"timestamp":"2","container_id":"b","machine_id":"m","cpu":0}]}`, "", UsageFields{},
+			[]placement.Sample{{Domain: "default", Tick: 1, Container: "a", Host: "n", Values: []float64{1}}, {Domain: "default", Tick: 2, Container: "b", Host: "m", Values: []float64{0}}}, "", ""},
+		{"custom names", `{"time":1,"container_id":"a","host":"h","value":3}`, "", UsageFields{Tick: "time", Host: "host", Metrics: []string{"value"}},
+			[]placement.Sample{{Domain: "default", Tick: 1, Container: "a", Host: "h", Values: []float64{3}}}, "", ""},
+		{"missing metric", `{"timestamp":4,"container_id":"c","machine_id":"n","cpu":1}`, "", two, nil, "mem", "missing metric"},
+		{"missing metric in batch", `{"containers":[{"timestamp":1,"container_id":"a","machine_id":"n"}]}`, "", UsageFields{}, nil, "containers[0].cpu", "missing metric"},
+		{"float tick", `{"timestamp":4.5,"container_id":"c","machine_id":"n","cpu":1}`, "", UsageFields{}, nil, "timestamp", "tick is not an integer"},
+		{"negative", `{"timestamp":4,"container_id":"c","machine_id":"n","cpu":-1}`, "", UsageFields{}, nil, "cpu", "metric is negative"},
+		{"string metric", `{"timestamp":4,"container_id":"c","machine_id":"n","cpu":"1"}`, "", UsageFields{}, nil, "cpu", "metric is not a number"},
+		{"empty host", `{"timestamp":4,"container_id":"c","machine_id":"","cpu":1}`, "", UsageFields{}, nil, "machine_id", "empty"},
+		{"not json", `{"timestamp":`, "", UsageFields{}, nil, "", "not a JSON object"},
+		{"containers not array", `{"containers":{}}`, "", UsageFields{}, nil, "containers", "not an array of objects"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pos := Position{Source: "usage", Partition: 1, Offset: 9}
+			got, err := DecodeSamplesJSON([]byte(tt.in), pos, tt.key, tt.f)
+			if tt.reason != "" {
+				var re *RowError
+				if !errors.As(err, &re) || re.Field != tt.field || !strings.HasPrefix(re.Reason, tt.reason) || re.Position != pos {
+					t.Fatalf("err = %#v, want field %q reason %q at %v", err, tt.field, tt.reason, pos)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzDecodeSamplesJSON(f *testing.F) {
+	for _, s := range []string{`{"timestamp":1,"container_id":"a","machine_id":"n","cpu":1}`,
+		`{"containers":[{"timestamp":1,"container_id":"a","machine_id":"n","cpu":1},null]}`,
+		`{"containers":null}`, `[]`, `{"timestamp":1e3}`, `{"domain":3}`, `null`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ss, err := DecodeSamplesJSON(b, Position{Source: "t"}, "", UsageFields{})
+		if err != nil {
+			return
+		}
+		for _, s := range ss {
+			if s.Container == "" || s.Host == "" || len(s.Values) != 1 || s.Values[0] < 0 || math.IsInf(s.Values[0], 0) {
+				t.Fatalf("accepted a bad sample %+v from %q", s, b)
+			}
+		}
+	})
+}
+
+func TestMoveRoundTrip(t *testing.T) {
+	m := placement.Move{ID: placement.MoveID("d", 5, "c_6"), Domain: "d", Tick: 5, Container: "c_6", OldHost: "n_2", NewHost: "n_1",
+		Reason: placement.ReasonConflict, TargetPeakBefore: 0.5, TargetPeakAfter: 0.75, SourcePeakBefore: 1, SourcePeakAfter: 0.25}
+	b, err := EncodeMove(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{`"id":`, `"domain":"d"`, `"tick":5`, `"container_name":"c_6"`, `"old_host":"n_2"`, `"new_host":"n_1"`, `"reason":"placement_conflict"`, `"target_peak_after":0.75`} {
+		if !strings.Contains(string(b), k) {
+			t.Errorf("%s lacks %s", b, k)
+		}
+	}
+	got, err := DecodeMove(b)
+	if err != nil || got != m {
+		t.Fatalf("round trip = %+v, %v; want %+v", got, err, m)
+	}
+}
+
+func TestDecodeMove(t *testing.T) {
+	tests := []struct {
+		in   string
+		want placement.Move
+		err  string
+	}{
+		{`{"container_name": "c_6", "old_host": "n_2", "new_host": "n_1", "time": "5"}`,
+			placement.Move{ID: placement.MoveID("default", 5, "c_6"), Domain: "default", Tick: 5, Container: "c_6", OldHost: "n_2", NewHost: "n_1"}, ""},
+		{`{"container_name":"c","old_host":"a","new_host":"b"}`, placement.Move{}, `missing field "tick"`},
+		{`{"tick":1,"old_host":"a","new_host":"b"}`, placement.Move{}, `missing field "container_name"`},
+		{`{"tick":1,"container_name":"c","old_host":"a","new_host":"b","time":"x"}`,
+			placement.Move{ID: placement.MoveID("default", 1, "c"), Domain: "default", Tick: 1, Container: "c", OldHost: "a", NewHost: "b"}, ""},
+		{`{"time":"x","container_name":"c","old_host":"a","new_host":"b"}`, placement.Move{}, `"time" is not an integer tick`},
+		{`nope`, placement.Move{}, "move: invalid character"},
+	}
+	for _, tt := range tests {
+		got, err := DecodeMove([]byte(tt.in))
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%s: err = %v, want %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("%s: got %+v, %v; want %+v", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestNodeRecord(t *testing.T) {
+	metrics := []string{"cpu", "mem"}
+	b, err := EncodeNode("d", placement.Host{Name: "m_1", Capacity: []float64{96, 100}}, metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, h, err := DecodeNode(b, Position{Source: "nodes"}, metrics)
+	if err != nil || nc.Domain != "d" || h.Name != "m_1" || !reflect.DeepEqual(h.Capacity, []float64{96, 100}) {
+		t.Fatalf("round trip: %+v %+v %v", nc, h, err)
+	}
+	_, _, err = DecodeNode([]byte(`{"host":"m","capacity":{"cpu":1}}`), Position{Source: "nodes", Offset: 3}, metrics)
+	var re *RowError
+	if !errors.As(err, &re) || re.Field != "capacity.mem" || re.Offset != 3 {
+		t.Errorf("err = %v, want missing capacity.mem at offset 3", err)
+	}
+	_, _, err = DecodeNode([]byte(`{"host":"m","capacity":{"cpu":-1,"mem":1}}`), Position{Source: "nodes"}, metrics)
+	if !errors.As(err, &re) || re.Field != "capacity.cpu" {
+		t.Errorf("err = %v, want bad capacity.cpu", err)
+	}
+}
+
+func TestBinaryBatchesRoundTrip(t *testing.T) {
+	rb := RawBatch{Source: "x.csv", Header: []string{"timestamp", "container_id", "machine_id", "cpu"},
+		Rows: []RawRow{{Line: 2, Fields: []string{"0", "c_1", "n_1", "1.5"}}, {Line: 9, Fields: []string{"0", "c_2", "n_2", ""}, TraceHost: "n_1"}}}
+	b, _ := rb.MarshalBinary()
+	var got RawBatch
+	if err := got.UnmarshalBinary(b); err != nil || !reflect.DeepEqual(got, rb) {
+		t.Fatalf("raw batch round trip = %+v, %v", got, err)
+	}
+	ss := []placement.Sample{{Domain: "d", Tick: -3, Container: "c", Host: "h", Values: []float64{1, math.MaxFloat64}, TraceHost: "t"},
+		{Domain: "default", Tick: 1 << 40, Container: "c2", Host: "h2", Values: []float64{0}}}
+	gs, err := DecodeSamples(EncodeSamples(ss))
+	if err != nil || !reflect.DeepEqual(gs, ss) {
+		t.Fatalf("samples round trip = %+v, %v", gs, err)
+	}
+	if _, err := DecodeSamples(EncodeSamples(ss)[:20]); err == nil {
+		t.Error("truncated samples decoded without error")
+	}
+}
+
+func FuzzBinaryBatches(f *testing.F) {
+	rb := RawBatch{Source: "x", Header: []string{"a"}, Rows: []RawRow{{Line: 2, Fields: []string{"0"}}}}
+	b, _ := rb.MarshalBinary()
+	f.Add(b)
+	f.Add(EncodeSamples([]placement.Sample{{Domain: "d", Container: "c", Host: "h", Values: []float64{1}}}))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var rb RawBatch
+		_ = rb.UnmarshalBinary(b)
+		_, _ = DecodeSamples(b)
+	})
+}

@@ -1,0 +1,53 @@
+package codecs
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+
+	"hots/placement"
+)
+
+// NodeCapacity is one record of the nodes topic (compacted, key = host):
+// a host's capacity per metric, by metric name so producers need not know
+// the consumer's metric order.
+type NodeCapacity struct {
+	Domain   string             `json:"domain,omitempty"`
+	Host     string             `json:"host"`
+	Capacity map[string]float64 `json:"capacity"`
+}
+
+// EncodeNode is the JSON form of a host for the given metric order.
+func EncodeNode(domain string, h placement.Host, metrics []string) ([]byte, error) {
+	if len(h.Capacity) != len(metrics) {
+		return nil, fmt.Errorf("host %s: %d capacities for %d metrics", h.Name, len(h.Capacity), len(metrics))
+	}
+	nc := NodeCapacity{Domain: domain, Host: h.Name, Capacity: make(map[string]float64, len(metrics))}
+	for i, m := range metrics {
+		nc.Capacity[m] = h.Capacity[i]
+	}
+	return json.Marshal(nc)
+}
+
+// DecodeNode reads a node record; every configured metric must be there.
+func DecodeNode(b []byte, pos Position, metrics []string) (NodeCapacity, placement.Host, error) {
+	var nc NodeCapacity
+	if err := json.Unmarshal(b, &nc); err != nil {
+		return nc, placement.Host{}, &RowError{Position: pos, Reason: "not a node record: " + err.Error()}
+	}
+	if nc.Host == "" {
+		return nc, placement.Host{}, &RowError{Position: pos, Field: "host", Reason: "missing host"}
+	}
+	h := placement.Host{Name: nc.Host, Capacity: make([]float64, len(metrics))}
+	for i, m := range metrics {
+		v, ok := nc.Capacity[m]
+		if !ok {
+			return nc, placement.Host{}, &RowError{Position: pos, Field: "capacity." + m, Reason: "missing capacity"}
+		}
+		if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+			return nc, placement.Host{}, &RowError{Position: pos, Field: "capacity." + m, Reason: "capacity must be a finite number ≥ 0"}
+		}
+		h.Capacity[i] = v
+	}
+	return nc, h, nil
+}
