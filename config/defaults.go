@@ -1,0 +1,155 @@
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"hots/placement"
+)
+
+// KeyDoc documents one configuration key. The defaults map and the README
+// reference table are both generated from Keys, so they cannot drift.
+type KeyDoc struct {
+	Key     string
+	Default any // nil = no default (null / empty)
+	Doc     string
+}
+
+// Keys lists every documented key in the order the README shows them.
+// Free-form maps (optimization.parameters, connector.parameters.consumer_conf,
+// kafka.schema) are documented as a whole.
+var Keys = []KeyDoc{
+	{"time_limit", 0, "wall-clock budget of a run in seconds; 0 or null = until the data is exhausted (checked between ticks)"},
+
+	{"clustering.method", "kmeans", "kmeans, stream_kmeans (same as kmeans), hierarchical, spectral (custom_spectral is read as spectral); case-insensitive"},
+	{"clustering.nb_clusters", placement.DefaultK, "K, the number of clusters, unless clustering.parameters.nb_clusters is set"},
+	{"clustering.parameters.nb_clusters", 0, "K; overrides clustering.nb_clusters when > 0 (upstream's k-means reads this one)"},
+	{"clustering.parameters.batch_size", 100, "accepted for upstream compatibility; unused (hots k-means is not mini-batch)"},
+	{"clustering.parameters.random_state", nil, "seed of every random choice; null = 0 (hots is always deterministic)"},
+	{"clustering.parameters.method", "ward", "hierarchical linkage: ward or average"},
+	{"clustering.parameters.restarts", 0, "k-means restarts, best inertia wins; 0 = the method's default"},
+	{"clustering.parameters.max_iter", 0, "k-means iteration bound; 0 = the method's default"},
+
+	{"optimization.backend", "pyomo", "accepted for upstream compatibility; unused: hots computes the marginal costs in closed form, no LP solver"},
+	{"optimization.parameters", nil, "object (solver, verbose, pb_number, …); accepted and unused"},
+
+	{"problem.type", "placement", "must be placement (the only upstream problem)"},
+	{"problem.parameters.initial_placement", true, "run the initial placement heuristic at sep_time; bool or 0/1"},
+	{"problem.parameters.initial_method", placement.DefaultInitialMethod, "initial heuristic: distant_pairwise, ffd or spread"},
+	{"problem.parameters.tol", placement.DefaultTol, "conflict threshold on marginal-cost changes, both graphs"},
+	{"problem.parameters.tol_clust", 0.0, "clustering-graph threshold (thesis ε_C); 0 = tol"},
+	{"problem.parameters.tol_place", 0.0, "placement-graph threshold (thesis ε_A); 0 = tol"},
+	{"problem.parameters.tol_move", placement.DefaultTolMove, "fraction of containers that may be selected per loop and graph, within [0, 1]"},
+	{"problem.parameters.cooldown_ticks", 0, "ticks before a moved container may move again; 0 = one window"},
+	{"problem.parameters.headroom", placement.DefaultHeadroom, "fraction of capacity a move target may reach over the window, within (0, 1]"},
+	{"problem.parameters.history_ticks", 0, "closed ticks a target's capacity is checked over; at least window_duration"},
+	{"problem.parameters.upstream", false, "use upstream HEAD's marginal-cost formulas (first metric, raw values) for comparison runs"},
+
+	{"connector.type", "file", "file (CSV replay) or kafka (live)"},
+	{"connector.parameters.data_folder", "", "folder holding the CSVs; empty = generate the bundled sample into <run dir>/input"},
+	{"connector.parameters.file_name", "container_usage.csv", "container usage CSV inside data_folder"},
+	{"connector.parameters.node_meta_file", "node_meta.csv", "host capacities CSV inside data_folder"},
+	{"connector.parameters.tick_field", "timestamp", "tick column"},
+	{"connector.parameters.individual_field", "container_id", "container column"},
+	{"connector.parameters.host_field", "machine_id", "host column"},
+	{"connector.parameters.domain_field", "", "optional column naming the domain"},
+	{"connector.parameters.domain", placement.DefaultDomain, "domain of samples that name none"},
+	{"connector.parameters.metrics", []string{"cpu"}, "metric columns; every one counts against capacity (env/flags: comma-separated)"},
+	{"connector.parameters.sep_time", placement.DefaultSepTime, "last tick (absolute, inclusive) of the analysis period"},
+	{"connector.parameters.tick_increment", placement.DefaultTickIncrement, "ticks between two loops"},
+	{"connector.parameters.window_duration", placement.DefaultWindowDuration, "closed ticks each loop evaluates (at least 2)"},
+	{"connector.parameters.outfile", "", "moves log (JSON lines); empty = <run dir>/moves.jsonl"},
+	{"connector.parameters.reset_on_start", true, "truncate outfile at start"},
+	{"connector.parameters.rejects_file", "", "bad input records; empty = <run dir>/rejects.csv"},
+	{"connector.parameters.bad_input", "reject", "reject (set the record aside, count it, go on) or stop (fail the run)"},
+	{"connector.parameters.bootstrap.servers", "", "kafka connector: brokers, comma-separated (upstream key)"},
+	{"connector.parameters.topics", []string{}, "kafka connector: upstream topic list"},
+	{"connector.parameters.consumer_conf", nil, "kafka connector: object passed to the consumer (upstream key)"},
+	{"connector.parameters.batch_size", 1, "kafka connector: accepted for upstream compatibility"},
+	{"connector.parameters.connector_url", "", "accepted for upstream compatibility; unused"},
+
+	{"kafka.brokers", []string{"localhost:9092"}, "live mode brokers (comma-separated in env/flags)"},
+	{"kafka.topics", []string{}, "upstream name of kafka.usage_topics"},
+	{"kafka.usage_topics", []string{"hots.usage"}, "topics usage samples are read from"},
+	{"kafka.moves_topic", "hots.moves", "topic moves are published to"},
+	{"kafka.poison_topic", "hots.poison", "topic bad input goes to, with the reason"},
+	{"kafka.nodes_topic", "hots.nodes", "compacted topic host → capacities"},
+	{"kafka.group", "hots", "consumer group, also the goka group"},
+	{"kafka.partitions", 3, "partitions of the topics hots creates"},
+	{"kafka.lateness", "2s", "a tick closes this long after the first sample of a later tick"},
+	{"kafka.idle_timeout", "30s", "the open tick closes after this long without samples"},
+	{"kafka.schema", nil, "upstream Avro schema object; accepted and unused"},
+	{"kafka.schema_url", "", "accepted for upstream compatibility; unused"},
+	{"kafka.connector_url", "", "accepted for upstream compatibility; unused"},
+
+	{"logging.level", "INFO", "DEBUG, INFO, WARNING (WARN), ERROR or CRITICAL; case-insensitive"},
+	{"logging.filename", "", "log file; empty or null = stderr"},
+	{"logging.fmt", "text", "text or json; an upstream Python format string (with %(…)s) means text"},
+
+	{"reporting.results_folder", "", "run directory; empty = runs/<trace>-<timestamp> (--out overrides)"},
+	{"reporting.metrics_file", "", "per-loop metrics CSV; empty = <run dir>/metrics.csv"},
+	{"reporting.plots_folder", "", "SVG plots; empty = <run dir>/plots"},
+
+	{"service.http_addr", "", "live mode: address of health, readiness and /metrics; empty = off"},
+}
+
+// Defaults returns the default value of every key, flat (dotted keys). The
+// map is fresh on every call so callers may modify it.
+func Defaults() map[string]any {
+	m := make(map[string]any, len(Keys))
+	for _, k := range Keys {
+		if k.Default == nil {
+			continue
+		}
+		if s, ok := k.Default.([]string); ok {
+			m[k.Key] = append([]string{}, s...)
+			continue
+		}
+		m[k.Key] = k.Default
+	}
+	return m
+}
+
+// MarkdownTable renders Keys as the README's configuration reference.
+func MarkdownTable() string {
+	var b strings.Builder
+	b.WriteString("| key | default | meaning |\n|---|---|---|\n")
+	for _, k := range Keys {
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", k.Key, formatDefault(k.Default), strings.ReplaceAll(k.Doc, "|", "\\|"))
+	}
+	return b.String()
+}
+
+func formatDefault(v any) string {
+	switch d := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		if d == "" {
+			return `""`
+		}
+		return "`" + d + "`"
+	case []string:
+		if len(d) == 0 {
+			return "`[]`"
+		}
+		q := make([]string, len(d))
+		for i, s := range d {
+			q[i] = fmt.Sprintf("%q", s)
+		}
+		return "`[" + strings.Join(q, ", ") + "]`"
+	default:
+		return fmt.Sprintf("`%v`", d)
+	}
+}
+
+// sortedKeys is used where report output must be stable.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

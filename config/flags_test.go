@@ -1,0 +1,5 @@
+package config
+
+import "flag"
+
+var update = flag.Bool("update", false, "rewrite README.md's generated config table")
