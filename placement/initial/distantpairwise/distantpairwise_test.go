@@ -196,6 +196,54 @@ func TestOpensHostsBeyondTheLowerBound(t *testing.T) {
 	}
 }
 
+func TestLeftovers(t *testing.T) {
+	tests := []struct {
+		name    string
+		labels  []int
+		demands [][]float64 // CPU per container, IDs c0, c1, … in this order
+		want    []int
+	}{
+		{
+			// One cluster: no pair, first-fit by decreasing peak: c1 (3)
+			// opens h0, c2 (2) does not fit there, c0 (1) fills h0.
+			"single cluster",
+			[]int{0, 0, 0},
+			[][]float64{{1}, {3}, {2}},
+			[]int{0, 0, 1},
+		},
+		{
+			// (c0, c3) pair on h0 at [2 2]; the tail c1, c2 (equal peaks,
+			// by ID) goes first-fit: c1 fills h0 to [4 2], c2 opens h1.
+			"tail of the longer cluster",
+			[]int{0, 0, 0, 1},
+			[][]float64{{2, 0}, {2, 0}, {2, 0}, {0, 2}},
+			[]int{0, 0, 1, 0},
+		},
+		{
+			// Three clusters: a/b anti-phase pair up, c is left for
+			// first-fit and lands where there is room.
+			"cluster without a partner",
+			[]int{0, 1, 2},
+			[][]float64{{3, 1}, {1, 3}, {2, 2}},
+			[]int{0, 0, 1},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var cs []pack.Container
+			for k, d := range tt.demands {
+				cs = append(cs, packtest.C(fmt.Sprintf("c%d", k), tt.labels[k], d))
+			}
+			p := pack.Problem{Hosts: packtest.H(3, 4), Containers: cs}
+			dest := place(t, p)
+			packtest.CheckCapacity(t, p, dest)
+			if !slices.Equal(dest, tt.want) {
+				t.Fatalf("dest = %v, want %v", dest, tt.want)
+			}
+		})
+	}
+}
+
 func BenchmarkPlace(b *testing.B) {
 	p := packtest.Bench()
 	pl, _ := New(Args{})
