@@ -184,27 +184,41 @@ func TestSetDefaultsAndValidate(t *testing.T) {
 	}
 }
 
+// fresh readies a run for a first assignment, as solve does after seeding.
+func fresh(x []float64, d, k int, centres []float64) *run {
+	r := newRun(x, len(x)/d, d, k)
+	copy(r.centres, centres)
+	for i := range r.labels {
+		r.labels[i] = -1
+	}
+	r.forgetBounds()
+	return r
+}
+
 func TestAssignTieGoesToLowerCentre(t *testing.T) {
 	// Row 0 sits halfway between centres 0 and 1; row 1 halfway between
 	// centres 1 and 2.
-	r := newRun([]float64{1, 3}, 2, 1, 3)
-	copy(r.centres, []float64{0, 2, 4})
-	for i := range r.labels {
-		r.labels[i] = 2
-	}
+	r := fresh([]float64{1, 3}, 1, 3, []float64{0, 2, 4})
 	r.assign()
 	if want := []int{0, 1}; !slices.Equal(r.labels, want) {
 		t.Errorf("labels = %v, want %v", r.labels, want)
+	}
+	// A second pass with bounds in place must not skip into another answer.
+	r.shiftBounds()
+	r.assign()
+	if want := []int{0, 1}; !slices.Equal(r.labels, want) {
+		t.Errorf("after bounds: labels = %v, want %v", r.labels, want)
 	}
 }
 
 func TestReseedEmptyTakesFarthestRow(t *testing.T) {
 	// All rows go to centre 0 (at 0); centre 1 (at 100) is empty and gets
 	// row 2, the farthest from centre 0.
-	r := newRun([]float64{0, 1, 10}, 3, 1, 2)
-	copy(r.centres, []float64{0, 100})
+	r := fresh([]float64{0, 1, 10}, 1, 2, []float64{0, 100})
 	r.assign()
-	r.reseedEmpty()
+	if !r.reseedEmpty() {
+		t.Fatal("reseedEmpty reported no change")
+	}
 	r.updateCentres()
 	if want := []int{0, 0, 1}; !slices.Equal(r.labels, want) {
 		t.Errorf("labels = %v, want %v", r.labels, want)
@@ -212,6 +226,85 @@ func TestReseedEmptyTakesFarthestRow(t *testing.T) {
 	if want := []float64{0.5, 10}; !slices.Equal(r.centres, want) {
 		t.Errorf("centres = %v, want %v", r.centres, want)
 	}
+	if want := []int{2, 1}; !slices.Equal(r.counts, want) {
+		t.Errorf("counts = %v, want %v", r.counts, want)
+	}
+}
+
+// TestBoundsGiveLloydLabels checks the Hamerly bounds against plain Lloyd
+// iterations (every row against every centre each time) from the same
+// seeding: the labels must be identical, not merely as good.
+func TestBoundsGiveLloydLabels(t *testing.T) {
+	tests := []struct {
+		name        string
+		blobs, d, k int
+		spread      float64
+	}{
+		{"overlapping blobs", 6, 4, 6, 20},
+		{"more clusters than blobs", 3, 2, 9, 10},
+		{"one cluster", 3, 3, 1, 10},
+		{"integer grid with ties", 0, 2, 4, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var x [][]float64
+			if tt.blobs > 0 {
+				x, _ = synth.Blobs(17, tt.blobs, 40, tt.d, tt.spread, 5)
+			} else {
+				for i := 0; i < 8; i++ {
+					for j := 0; j < 8; j++ {
+						x = append(x, []float64{float64(i), float64(j)})
+					}
+				}
+			}
+			var flat []float64
+			for _, row := range x {
+				flat = append(flat, row...)
+			}
+			for seed := uint64(0); seed < 5; seed++ {
+				r := newRun(flat, len(x), tt.d, tt.k)
+				r.solve(rand.New(rand.NewPCG(seed, 0)), 100)
+				want := lloyd(flat, len(x), tt.d, tt.k, seed, 100)
+				if !slices.Equal(r.labels, want) {
+					t.Fatalf("seed %d: bounded %v\nplain Lloyd %v", seed, r.labels, want)
+				}
+			}
+		})
+	}
+}
+
+// lloyd is the reference: same seeding, then full scans every iteration.
+func lloyd(x []float64, n, d, k int, seed uint64, maxIter int) []int {
+	r := newRun(x, n, d, k)
+	r.seed(rand.New(rand.NewPCG(seed, 0)))
+	lab := make([]int, n)
+	for i := range lab {
+		lab[i] = -1
+	}
+	for it := 0; it < maxIter; it++ {
+		changed := false
+		clear(r.counts)
+		for i := 0; i < n; i++ {
+			best, bestD := 0, math.Inf(1)
+			for c := 0; c < k; c++ {
+				if v := sqDist(r.row(i), r.centre(c)); v < bestD {
+					best, bestD = c, v
+				}
+			}
+			if lab[i] != best {
+				lab[i], changed = best, true
+			}
+			r.counts[best]++
+		}
+		if !changed {
+			break
+		}
+		copy(r.labels, lab)
+		r.reseedEmpty()
+		copy(lab, r.labels)
+		r.updateCentres()
+	}
+	return lab
 }
 
 func inertia(x [][]float64, l []int) float64 {
