@@ -7,7 +7,9 @@
 // The method keeps the full dissimilarity matrix, n(n-1)/2 float64 values:
 // 1,000 rows take 4 MB, 5,000 rows (the default MaxRows) about 100 MB.
 // Above MaxRows Cluster returns an error instead of exhausting memory; use
-// kmeans for larger inputs.
+// kmeans for larger inputs. Time is O(n²) on typical data (1,000 × 24 in
+// well under a second) and O(n³) at worst, when many clusters have one of
+// the merged pair as nearest neighbour and must be rescanned.
 package hierarchical
 
 import (
