@@ -1,0 +1,128 @@
+package file
+
+import (
+	"bufio"
+	"encoding/csv"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"hots/codecs"
+)
+
+// RejectsWriter is the rejects file (CSV: source,line,field,reason,raw).
+// Every bad record of a run ends up here, whichever stage refused it.
+type RejectsWriter struct {
+	mu     sync.Mutex
+	f      *os.File
+	buf    *bufio.Writer
+	w      *csv.Writer
+	n      int64
+	notify func(*codecs.RowError)
+}
+
+// NewRejectsWriter creates (truncates) path; an empty path only counts.
+// notify, if set, is called for every reject (the run's observer).
+func NewRejectsWriter(path string, notify func(*codecs.RowError)) (*RejectsWriter, error) {
+	rw := &RejectsWriter{notify: notify}
+	if path == "" {
+		return rw, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("rejects file: %w", err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("rejects file: %w", err)
+	}
+	rw.f = f
+	rw.buf = bufio.NewWriter(f)
+	rw.w = csv.NewWriter(rw.buf)
+	if err := rw.w.Write([]string{"source", "line", "field", "reason", "raw"}); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("rejects file %s: %w", path, err)
+	}
+	return rw, nil
+}
+
+// Reject records one bad record.
+func (rw *RejectsWriter) Reject(e *codecs.RowError) {
+	rw.mu.Lock()
+	rw.n++
+	if rw.w != nil {
+		line := ""
+		if e.Line > 0 {
+			line = strconv.FormatInt(e.Line, 10)
+		} else if e.Source != "" {
+			line = fmt.Sprintf("%d@%d", e.Partition, e.Offset)
+		}
+		reason := e.Reason
+		if e.Value != "" {
+			reason += fmt.Sprintf(" (value %q)", e.Value)
+		}
+		_ = rw.w.Write([]string{e.Source, line, e.Field, reason, e.Raw})
+	}
+	rw.mu.Unlock()
+	if rw.notify != nil {
+		rw.notify(e)
+	}
+}
+
+// Count is the number of rejects so far.
+func (rw *RejectsWriter) Count() int64 {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	return rw.n
+}
+
+// Close flushes and syncs the file.
+func (rw *RejectsWriter) Close() error {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	if rw.f == nil {
+		return nil
+	}
+	rw.w.Flush()
+	err := rw.w.Error()
+	if e := rw.buf.Flush(); err == nil {
+		err = e
+	}
+	if e := rw.f.Sync(); err == nil {
+		err = e
+	}
+	if e := rw.f.Close(); err == nil {
+		err = e
+	}
+	rw.f = nil
+	return err
+}
+
+// PoisonPublisher is the poison-queue publisher of file mode: a message the
+// pipeline gave up on becomes a line of the rejects file, with the reason
+// the poison middleware attached.
+type PoisonPublisher struct{ Rejects *RejectsWriter }
+
+// Publish implements message.Publisher.
+func (p PoisonPublisher) Publish(topic string, msgs ...*message.Message) error {
+	for _, m := range msgs {
+		src := m.Metadata.Get(codecs.MetaSource)
+		if src == "" {
+			src = m.Metadata.Get("topic_poisoned")
+		}
+		line, _ := strconv.ParseInt(m.Metadata.Get(codecs.MetaFirstLine), 10, 64)
+		e := &codecs.RowError{Position: codecs.Position{Source: src, Line: line},
+			Reason: fmt.Sprintf("poisoned in %s: %s", m.Metadata.Get("handler_poisoned"), m.Metadata.Get("reason_poisoned"))}
+		if m.Metadata.Get(codecs.MetaKind) != codecs.KindRows {
+			e.Raw = string(m.Payload) // binary row batches would be noise; their lines are in first_line
+		}
+		p.Rejects.Reject(e)
+	}
+	return nil
+}
+
+// Close implements message.Publisher; the RejectsWriter is closed by its owner.
+func (PoisonPublisher) Close() error { return nil }
