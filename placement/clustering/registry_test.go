@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"hots/placement/clustering/hierarchical"
@@ -86,6 +87,10 @@ func TestNewPicksTheMethod(t *testing.T) {
 
 func TestEveryMethodRecoversBlobs(t *testing.T) {
 	x, truth := synth.Blobs(1, 4, 20, 6, 2, 25)
+	orig := make([][]float64, len(x))
+	for i := range x {
+		orig[i] = slices.Clone(x[i])
+	}
 	for _, m := range []string{"kmeans", "stream_kmeans", "hierarchical", "spectral"} {
 		alg, err := New(Args{Method: m, Seed: 1})
 		if err != nil {
@@ -97,6 +102,36 @@ func TestEveryMethodRecoversBlobs(t *testing.T) {
 		}
 		if !labels.SamePartition(got, truth) || got[0] != 0 {
 			t.Errorf("%s: got %v, want the partition %v with canonical labels", m, got, truth)
+		}
+		if !reflect.DeepEqual(x, orig) {
+			t.Fatalf("%s modified its input", m)
+		}
+	}
+}
+
+func TestMethodsAreSafeForConcurrentUse(t *testing.T) {
+	// One Algorithm value shared by several goroutines, as the engine may
+	// do across domains; -race checks the sharing, the labels the results.
+	x, _ := synth.Blobs(6, 5, 20, 3, 15, 5)
+	for _, m := range []string{"kmeans", "hierarchical", "spectral"} {
+		alg, err := New(Args{Method: m, Seed: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := alg.Cluster(x, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		results := make([][]int, 4)
+		var wg sync.WaitGroup
+		for g := range results {
+			wg.Go(func() { results[g], _ = alg.Cluster(x, 5) })
+		}
+		wg.Wait()
+		for g, got := range results {
+			if !slices.Equal(got, want) {
+				t.Errorf("%s: goroutine %d got %v, want %v", m, g, got, want)
+			}
 		}
 	}
 }

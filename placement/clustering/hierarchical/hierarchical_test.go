@@ -223,3 +223,55 @@ func benchmarkCluster(b *testing.B, linkage string, n, d, k int) {
 
 func BenchmarkClusterWard1000x24(b *testing.B)    { benchmarkCluster(b, "ward", 1000, 24, 20) }
 func BenchmarkClusterAverage1000x24(b *testing.B) { benchmarkCluster(b, "average", 1000, 24, 20) }
+
+// TestNearestNeighbourCacheMatchesFullScan replays each input with a plain
+// search over all active pairs at every step (lowest pair on ties) and
+// checks the cached algorithm merged exactly the same clusters.
+func TestNearestNeighbourCacheMatchesFullScan(t *testing.T) {
+	blobs, _ := synth.Blobs(8, 5, 30, 3, 15, 5)
+	var grid [][]float64 // many exact ties
+	for i := 0; i < 7; i++ {
+		for j := 0; j < 6; j++ {
+			grid = append(grid, []float64{float64(i), float64(2 * j)})
+		}
+	}
+	for _, linkage := range []string{"ward", "average"} {
+		for name, x := range map[string][][]float64{"blobs": blobs, "grid": grid} {
+			for _, k := range []int{1, 2, 5, 13} {
+				got, err := New(Args{Linkage: linkage}).Cluster(x, k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := fullScan(x, k, linkage == "ward"); !slices.Equal(got, want) {
+					t.Errorf("%s %s k=%d:\n got %v\nwant %v", linkage, name, k, got, want)
+				}
+			}
+		}
+	}
+}
+
+func fullScan(x [][]float64, k int, ward bool) []int {
+	var flat []float64
+	for _, row := range x {
+		flat = append(flat, row...)
+	}
+	n := len(x)
+	tr := newTree(flat, n, len(x[0]), ward)
+	for clusters := n; clusters > k; clusters-- {
+		bi, bj, bd := -1, -1, math.Inf(1)
+		for i := 0; i < n; i++ {
+			for j := i + 1; j < n; j++ {
+				if tr.active[i] && tr.active[j] && *tr.at(i, j) < bd {
+					bi, bj, bd = i, j, *tr.at(i, j)
+				}
+			}
+		}
+		tr.merge(bi, bj)
+	}
+	out := make([]int, n)
+	for i := range out {
+		out[i] = tr.root(i)
+	}
+	labels.Canonical(out)
+	return out
+}
