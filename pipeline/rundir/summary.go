@@ -1,0 +1,117 @@
+package rundir
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"text/tabwriter"
+
+	"hots/placement/kpi"
+)
+
+// Summary is summary.json: the run's totals next to the no-move baseline
+// over the same ticks.
+type Summary struct {
+	Trace           string   `json:"trace"`
+	ConfigDigest    string   `json:"config_digest"`
+	Metrics         []string `json:"metrics"`
+	Containers      int      `json:"containers"`
+	Hosts           int      `json:"hosts"`
+	Ticks           int      `json:"ticks"`
+	Samples         int64    `json:"samples"`
+	Rejects         int64    `json:"rejects"`
+	Loops           int      `json:"loops"`
+	Moves           int      `json:"moves"`
+	ContainersMoved int      `json:"containers_moved"`
+	LoopSecondsMean float64  `json:"loop_seconds_mean"`
+	LoopSecondsMax  float64  `json:"loop_seconds_max"`
+	WallSeconds     float64  `json:"wall_seconds"`
+	// Stopped is "time_limit" or "signal" when the run ended before its
+	// input did; the outputs then cover the ticks closed so far.
+	Stopped  string          `json:"stopped,omitempty"`
+	Actual   kpi.Totals      `json:"actual"`
+	Baseline kpi.Totals      `json:"baseline"`
+	Domains  []DomainSummary `json:"domains,omitempty"` // only when there are several
+}
+
+// DomainSummary is one domain's totals in a multi-domain run.
+type DomainSummary struct {
+	Domain   string     `json:"domain"`
+	Actual   kpi.Totals `json:"actual"`
+	Baseline kpi.Totals `json:"baseline"`
+}
+
+// ReadSummary reads <dir>/summary.json.
+func ReadSummary(dir string) (*Summary, error) {
+	b, err := os.ReadFile(filepath.Join(dir, SummaryFile))
+	if err != nil {
+		return nil, err
+	}
+	var s Summary
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, errorf(dir, "%s: %v", SummaryFile, err)
+	}
+	return &s, nil
+}
+
+// WriteTable prints the final summary: run facts, then each KPI as
+// "no moves → with moves".
+func (s *Summary) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	row("trace", s.Trace)
+	row("containers", strconv.Itoa(s.Containers))
+	row("hosts", strconv.Itoa(s.Hosts))
+	row("ticks", strconv.Itoa(s.Ticks))
+	row("samples", fmt.Sprintf("%d (%d rejected)", s.Samples, s.Rejects))
+	row("loops", strconv.Itoa(s.Loops))
+	row("moves", fmt.Sprintf("%d (%d containers)", s.Moves, s.ContainersMoved))
+	fmt.Fprintf(tw, "\tno moves\twith moves\n")
+	kv := func(name string, b, a string) { fmt.Fprintf(tw, "%s\t%s\t→ %s\n", name, b, a) }
+	for m, name := range s.Metrics {
+		kv("overloaded cells "+name, itoa(s.Baseline.OverloadedCells, m), itoa(s.Actual.OverloadedCells, m))
+	}
+	if len(s.Metrics) > 1 {
+		kv("overloaded cells (any)", strconv.Itoa(s.Baseline.OverloadedCellsAny), strconv.Itoa(s.Actual.OverloadedCellsAny))
+	}
+	for m, name := range s.Metrics {
+		kv("excess "+name, ftoa(s.Baseline.Excess, m), ftoa(s.Actual.Excess, m))
+	}
+	for m, name := range s.Metrics {
+		kv("spread "+name+" (mean/max)", ftoa(s.Baseline.MeanSpread, m)+" / "+ftoa(s.Baseline.MaxSpread, m),
+			ftoa(s.Actual.MeanSpread, m)+" / "+ftoa(s.Actual.MaxSpread, m))
+	}
+	for m, name := range s.Metrics {
+		kv("peak utilisation "+name, ftoa(s.Baseline.PeakUtil, m), ftoa(s.Actual.PeakUtil, m))
+	}
+	for m, name := range s.Metrics {
+		kv("load variance "+name, ftoa(s.Baseline.LoadVariance, m), ftoa(s.Actual.LoadVariance, m))
+	}
+	kv("hosts used", strconv.Itoa(s.Baseline.HostsUsed), strconv.Itoa(s.Actual.HostsUsed))
+	t := fmt.Sprintf("wall %.2fs, loop mean %.1fms max %.1fms", s.WallSeconds, 1000*s.LoopSecondsMean, 1000*s.LoopSecondsMax)
+	if s.Stopped != "" {
+		t += ", stopped early: " + s.Stopped
+	}
+	row("time", t)
+	if s.ConfigDigest != "" {
+		row("config", s.ConfigDigest)
+	}
+	return tw.Flush()
+}
+
+func itoa(v []int, i int) string {
+	if i >= len(v) {
+		return "-"
+	}
+	return strconv.Itoa(v[i])
+}
+
+func ftoa(v []float64, i int) string {
+	if i >= len(v) {
+		return "-"
+	}
+	return strconv.FormatFloat(v[i], 'f', 3, 64)
+}
