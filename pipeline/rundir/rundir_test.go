@@ -41,7 +41,7 @@ func run(t *testing.T, dir string, plotHosts int) *Summary {
 			w.Decided(pipeline.LoopRecord{Domain: "default", Tick: 1, Kind: "initial", LoopSeconds: 0.002,
 				Report: placement.LoopReport{WindowStart: 0, WindowEnd: 1, Containers: 5, Hosts: 3, Clusters: 2,
 					ClusterGraph: placement.GraphStats{Nodes: 4, Edges: 3, MaxDegree: 2, MeanDeg: 1.5},
-					Selected: 2, OverloadSelected: 1, Moves: 2, WindowOverloadsBefore: 1}},
+					Selected:     2, OverloadSelected: 1, Moves: 2, WindowOverloadsBefore: 1}},
 				[]placement.Move{{Domain: "default", Tick: 1, Container: "c1", OldHost: "h1", NewHost: "h3"},
 					{Domain: "default", Tick: 1, Container: "c2", OldHost: "h1", NewHost: "h3"}})
 		}
