@@ -150,3 +150,54 @@ func TestCodecRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// Two instances in one group share the table partitions between their
+// processors, yet each reads every key through its view: what one saves, the other (the next owner of
+// the domain after a rebalance) restores. Costs one goka rebalance (>= 5 s).
+func TestTwoInstancesReadEachOthersSaves(t *testing.T) {
+	if testing.Short() {
+		t.Skip("goka rebalance takes >= 5 s")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	b, err := devbroker.Start(devbroker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	a := open(ctx, t, b.Addrs())
+	defer a.Close()
+	c := open(ctx, t, b.Addrs())
+	defer c.Close()
+	// After c joined, a's processor rebalances; wait until both run again.
+	for _, s := range []*Store{a, c} {
+		if err := s.WaitRecovered(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	domains := []string{"d0", "d1", "d2", "d3", "d4", "d5"}
+	for i, d := range domains {
+		writer := []*Store{a, c}[i%2]
+		if err := writer.SaveProgress(ctx, d, progress(int64(i+1), d, int64(i))); err != nil {
+			t.Fatalf("save %s: %v", d, err)
+		}
+	}
+	for i, d := range domains {
+		reader := []*Store{c, a}[i%2]
+		want := progress(int64(i+1), d, int64(i))
+		for {
+			got, ok, err := reader.LoadProgress(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok && reflect.DeepEqual(got, want) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s written by one instance never visible to the other: got %+v ok=%v", d, got, ok)
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+}
