@@ -356,3 +356,21 @@ func TestOptionsDefaultsAndValidation(t *testing.T) {
 		}
 	}
 }
+
+func TestPublishWithoutBrokerGivesUpAfterConnectTimeout(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	pub, err := NewPublisher(Options{Brokers: []string{addr}, ConnectTimeout: 300 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	err = pub.Publish("usage", newMsg("d", 1))
+	if err == nil || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("Publish with no broker: err = %v, want one naming %s", err, addr)
+	}
+}

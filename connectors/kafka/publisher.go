@@ -42,6 +42,7 @@ func NewPublisher(o Options, logger watermill.LoggerAdapter) (message.Publisher,
 		},
 		timeout: o.ConnectTimeout,
 		logger:  logger,
+		closing: make(chan struct{}),
 	}, nil
 }
 
@@ -49,6 +50,10 @@ type publisher struct {
 	cfg     wmkafka.PublisherConfig
 	timeout time.Duration
 	logger  watermill.LoggerAdapter
+
+	// closing ends a connect retry early; mu is held for the whole retry.
+	closing   chan struct{}
+	closeOnce sync.Once
 
 	mu     sync.Mutex
 	inner  *wmkafka.Publisher
@@ -79,7 +84,11 @@ func (p *publisher) connect() (*wmkafka.Publisher, error) {
 		p.logger.Info("Kafka not reachable yet, retrying publisher connect", watermill.LogFields{
 			"attempt": attempt, "retry_in": wait.String(), "err": err.Error(),
 		})
-		time.Sleep(wait)
+		select {
+		case <-time.After(wait):
+		case <-p.closing:
+			return nil, errors.New("publisher closed while connecting")
+		}
 	}
 }
 
@@ -92,6 +101,7 @@ func (p *publisher) Publish(topic string, msgs ...*message.Message) error {
 }
 
 func (p *publisher) Close() error {
+	p.closeOnce.Do(func() { close(p.closing) })
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true

@@ -112,8 +112,9 @@ type Store struct {
 }
 
 // Open creates the topics if needed and starts the processors and views.
-// It returns once they are built; WaitRecovered waits until the tables are
-// read back. An unreachable broker is retried until ctx ends.
+// It returns once they are built; call WaitRecovered before the first Load
+// or Save, so that reads see the tables as Kafka holds them. An unreachable
+// broker is retried until ctx ends.
 func Open(ctx context.Context, o StateOptions) (*Store, error) {
 	o = o.withDefaults()
 	if len(o.Brokers) == 0 {
