@@ -66,4 +66,3 @@ func TestWrite(t *testing.T) {
 		t.Errorf("node_meta.csv: %q", ml)
 	}
 }
-
