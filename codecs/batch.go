@@ -15,6 +15,11 @@ const (
 	MetaTick      = "tick"
 	MetaSource    = "source"
 	MetaFirstLine = "first_line"
+	// Set by a Kafka connector so rejects can name the record: the message
+	// key (the domain) and where the record was read.
+	MetaKey       = "key"
+	MetaPartition = "partition"
+	MetaOffset    = "offset"
 
 	KindRows      = "rows"      // RawBatch: CSV records of one tick, not yet validated
 	KindJSON      = "json"      // one JSON usage record or upstream batch

@@ -1,0 +1,143 @@
+package handlers
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"hots/codecs"
+	"hots/placement"
+)
+
+// Placer is stage 3: one placement.Engine per domain, created on first
+// sight with the known hosts; each closed tick goes to its engine, and a
+// decision goes on to the publish stage.
+type Placer struct {
+	Params placement.Params
+	// Hosts are node_meta's hosts, given to every new engine.
+	Hosts []placement.Host
+	// OnDecision, if set, gets each decision and the wall time of the
+	// engine call (measured here: the engine has no clock).
+	OnDecision func(d *placement.Decision, seconds float64)
+	// Now is the clock for that measurement (time.Now if nil).
+	Now func() time.Time
+
+	engines map[string]*placement.Engine
+	late    int64
+	loops   int64
+}
+
+// Engine returns the domain's engine, creating it.
+func (p *Placer) Engine(domain string) (*placement.Engine, error) {
+	if e, ok := p.engines[domain]; ok {
+		return e, nil
+	}
+	e, err := placement.New(domain, p.Params, p.Hosts)
+	if err != nil {
+		return nil, fmt.Errorf("domain %s: %w", domain, err)
+	}
+	if p.engines == nil {
+		p.engines = map[string]*placement.Engine{}
+	}
+	p.engines[domain] = e
+	return e, nil
+}
+
+// Domains returns the engines by domain.
+func (p *Placer) Domains() map[string]*placement.Engine { return p.engines }
+
+// Late is the number of ticks the engines refused as already closed.
+func (p *Placer) Late() int64 { return p.late }
+
+// Loops is the number of decisions.
+func (p *Placer) Loops() int64 { return p.loops }
+
+// CloseTick feeds one closed tick to its engine.
+func (p *Placer) CloseTick(b placement.TickBatch) (*placement.Decision, error) {
+	e, err := p.Engine(b.Domain)
+	if err != nil {
+		return nil, err
+	}
+	now := p.Now
+	if now == nil {
+		now = time.Now
+	}
+	start := now()
+	d, err := e.CloseTick(b)
+	secs := now().Sub(start).Seconds()
+	if errors.Is(err, placement.ErrLateTick) {
+		p.late++ // a redelivered tick: already applied, never twice
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("domain %s tick %d: %w", b.Domain, b.Tick, err)
+	}
+	if d != nil {
+		p.loops++
+		if p.OnDecision != nil {
+			p.OnDecision(d, secs)
+		}
+	}
+	return d, nil
+}
+
+// Handle is the handler func: "tick" messages in, "decision" messages out.
+func (p *Placer) Handle(msg *message.Message) ([]*message.Message, error) {
+	if msg.Metadata.Get(codecs.MetaKind) != codecs.KindTick {
+		return nil, nil
+	}
+	tick, err := strconv.ParseInt(msg.Metadata.Get(codecs.MetaTick), 10, 64)
+	if err != nil {
+		return nil, Permanent(fmt.Errorf("tick message: %w", err))
+	}
+	ss, err := codecs.DecodeSamples(msg.Payload)
+	if err != nil {
+		return nil, Permanent(err)
+	}
+	d, err := p.CloseTick(placement.TickBatch{Domain: msg.Metadata.Get(codecs.MetaDomain), Tick: tick, Samples: ss})
+	if err != nil || d == nil || len(d.Moves) == 0 {
+		// Engine errors are deterministic in their input: retrying is useless.
+		return nil, Permanent(err)
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return nil, Permanent(err)
+	}
+	out := message.NewMessage(msg.UUID+"/decision", b)
+	out.Metadata.Set(codecs.MetaKind, codecs.KindDecision)
+	out.Metadata.Set(codecs.MetaDomain, d.Domain)
+	out.Metadata.Set(codecs.MetaTick, strconv.FormatInt(d.Tick, 10))
+	out.Metadata.Set(codecs.MetaKey, d.Domain)
+	return []*message.Message{out}, nil
+}
+
+// PublishMoves is stage 4: a decision becomes one move message per move,
+// keyed by domain (the Kafka partition key) with the move id as UUID so
+// that duplicates from redelivery can be dropped downstream.
+func PublishMoves(msg *message.Message) ([]*message.Message, error) {
+	if msg.Metadata.Get(codecs.MetaKind) != codecs.KindDecision {
+		return nil, nil
+	}
+	var d placement.Decision
+	if err := json.Unmarshal(msg.Payload, &d); err != nil {
+		return nil, Permanent(fmt.Errorf("decision: %w", err))
+	}
+	out := make([]*message.Message, 0, len(d.Moves))
+	for _, mv := range d.Moves {
+		b, err := codecs.EncodeMove(mv)
+		if err != nil {
+			return nil, Permanent(err)
+		}
+		m := message.NewMessage(mv.ID, b)
+		m.Metadata.Set(codecs.MetaKind, codecs.KindMove)
+		m.Metadata.Set(codecs.MetaDomain, mv.Domain)
+		m.Metadata.Set(codecs.MetaTick, strconv.FormatInt(mv.Tick, 10))
+		m.Metadata.Set(codecs.MetaKey, mv.Domain)
+		out = append(out, m)
+	}
+	return out, nil
+}

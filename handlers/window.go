@@ -1,0 +1,228 @@
+package handlers
+
+import (
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"hots/codecs"
+	"hots/placement"
+)
+
+// Window is stage 2: it gathers samples per domain and tick and, when a
+// tick closes, emits it as one TickBatch per domain and reports each
+// host's load (as placed by the run, and as the trace recorded it).
+//
+// In replay a tick closes at its watermark (Handle). In live mode the
+// caller asks a LivePolicy which ticks are due and calls CloseUpTo; both
+// paths may run concurrently, hence the lock.
+type Window struct {
+	// Metrics is the number of values per sample.
+	Metrics int
+	// OnTickClosed, if set, gets per-host loads of each closed tick:
+	// actual by Sample.Host, baseline by TraceHost (or Host when the
+	// sample was not re-attributed). The maps are not retained.
+	OnTickClosed func(domain string, tick int64, actual, baseline map[string][]float64)
+	// OnDropped, if set, gets each sample dropped as late (its tick was
+	// closed) or as a duplicate (tick, container).
+	OnDropped func(s placement.Sample, late bool)
+
+	mu      sync.Mutex
+	domains map[string]*domainWindow
+	stats   WindowStats
+}
+
+// WindowStats are the Window's counts.
+type WindowStats struct {
+	Samples    int64 // accepted
+	Late       int64 // for an already closed tick: dropped
+	Duplicates int64 // (tick, container) seen before: dropped
+	Ticks      int64 // (domain, tick) pairs closed
+}
+
+type domainWindow struct {
+	open      map[int64]*openTick
+	closed    int64
+	hasClosed bool
+}
+
+type openTick struct {
+	samples []placement.Sample
+	seen    map[string]struct{}
+}
+
+// Stats returns the counts so far.
+func (w *Window) Stats() WindowStats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.stats
+}
+
+// Add takes samples in.
+func (w *Window) Add(ss []placement.Sample) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.domains == nil {
+		w.domains = map[string]*domainWindow{}
+	}
+	var dw *domainWindow
+	var dom string
+	var ot *openTick
+	for i := range ss {
+		s := ss[i]
+		if dw == nil || s.Domain != dom {
+			dom, dw, ot = s.Domain, w.domains[s.Domain], nil
+			if dw == nil {
+				dw = &domainWindow{open: map[int64]*openTick{}}
+				w.domains[dom] = dw
+			}
+		}
+		if dw.hasClosed && s.Tick <= dw.closed {
+			w.stats.Late++
+			w.drop(s, true)
+			continue
+		}
+		if ot == nil || ot.samples[0].Tick != s.Tick {
+			ot = dw.open[s.Tick]
+			if ot == nil {
+				ot = &openTick{seen: map[string]struct{}{}}
+				dw.open[s.Tick] = ot
+			}
+		}
+		if _, dup := ot.seen[s.Container]; dup {
+			w.stats.Duplicates++
+			w.drop(s, false)
+			continue
+		}
+		ot.seen[s.Container] = struct{}{}
+		ot.samples = append(ot.samples, s)
+		w.stats.Samples++
+	}
+}
+
+func (w *Window) drop(s placement.Sample, late bool) {
+	if w.OnDropped != nil {
+		w.OnDropped(s, late)
+	}
+}
+
+// CloseUpTo closes every open tick ≤ tick of a domain, oldest first.
+func (w *Window) CloseUpTo(domain string, tick int64) []placement.TickBatch {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.closeUpTo(domain, tick)
+}
+
+// CloseAllUpTo closes every open tick ≤ tick of every domain (a replay
+// watermark covers all domains), domains in name order for determinism.
+func (w *Window) CloseAllUpTo(tick int64) []placement.TickBatch {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	names := make([]string, 0, len(w.domains))
+	for d := range w.domains {
+		names = append(names, d)
+	}
+	slices.Sort(names)
+	var out []placement.TickBatch
+	for _, d := range names {
+		out = append(out, w.closeUpTo(d, tick)...)
+	}
+	return out
+}
+
+func (w *Window) closeUpTo(domain string, tick int64) []placement.TickBatch {
+	dw := w.domains[domain]
+	if dw == nil {
+		return nil
+	}
+	var ticks []int64
+	for t := range dw.open {
+		if t <= tick {
+			ticks = append(ticks, t)
+		}
+	}
+	slices.Sort(ticks)
+	out := make([]placement.TickBatch, 0, len(ticks))
+	for _, t := range ticks {
+		b := placement.TickBatch{Domain: domain, Tick: t, Samples: dw.open[t].samples}
+		delete(dw.open, t)
+		w.report(b)
+		out = append(out, b)
+		w.stats.Ticks++
+	}
+	if !dw.hasClosed || tick > dw.closed {
+		dw.closed, dw.hasClosed = tick, true
+	}
+	return out
+}
+
+func (w *Window) report(b placement.TickBatch) {
+	if w.OnTickClosed == nil {
+		return
+	}
+	actual, baseline := HostLoads(b.Samples, w.Metrics)
+	w.OnTickClosed(b.Domain, b.Tick, actual, baseline)
+}
+
+// HostLoads sums samples per host: actual by Host, baseline by TraceHost
+// when the replay re-attributed the sample, else by Host.
+func HostLoads(ss []placement.Sample, metrics int) (actual, baseline map[string][]float64) {
+	actual, baseline = map[string][]float64{}, map[string][]float64{}
+	add := func(m map[string][]float64, h string, v []float64) {
+		l := m[h]
+		if l == nil {
+			l = make([]float64, metrics)
+			m[h] = l
+		}
+		for k := 0; k < metrics && k < len(v); k++ {
+			l[k] += v[k]
+		}
+	}
+	for _, s := range ss {
+		add(actual, s.Host, s.Values)
+		bh := s.Host
+		if s.TraceHost != "" {
+			bh = s.TraceHost
+		}
+		add(baseline, bh, s.Values)
+	}
+	return actual, baseline
+}
+
+// Handle is the replay handler func: samples are added, a watermark closes
+// its tick in every domain and emits one "tick" message per closed batch.
+func (w *Window) Handle(msg *message.Message) ([]*message.Message, error) {
+	switch msg.Metadata.Get(codecs.MetaKind) {
+	case codecs.KindSamples:
+		ss, err := codecs.DecodeSamples(msg.Payload)
+		if err != nil {
+			return nil, Permanent(err)
+		}
+		w.Add(ss)
+		return nil, nil
+	case codecs.KindWatermark:
+		t, err := strconv.ParseInt(msg.Metadata.Get(codecs.MetaTick), 10, 64)
+		if err != nil {
+			return nil, Permanent(err)
+		}
+		return TickMessages(w.CloseAllUpTo(t)), nil
+	}
+	return nil, nil
+}
+
+// TickMessages encodes closed ticks as stage-3 messages.
+func TickMessages(bs []placement.TickBatch) []*message.Message {
+	out := make([]*message.Message, 0, len(bs))
+	for _, b := range bs {
+		ts := strconv.FormatInt(b.Tick, 10)
+		m := message.NewMessage(b.Domain+":tick:"+ts, codecs.EncodeSamples(b.Samples))
+		m.Metadata.Set(codecs.MetaKind, codecs.KindTick)
+		m.Metadata.Set(codecs.MetaDomain, b.Domain)
+		m.Metadata.Set(codecs.MetaTick, ts)
+		m.Metadata.Set(codecs.MetaKey, b.Domain)
+		out = append(out, m)
+	}
+	return out
+}
