@@ -1,0 +1,140 @@
+package placement
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+)
+
+// snapshotVersion changes whenever the snapshot layout does, so a restore
+// never misreads an older checkpoint.
+const snapshotVersion = 1
+
+type snapTick struct {
+	Tick int64     `json:"t"`
+	Cont []int32   `json:"c"`
+	Host []int32   `json:"h"`
+	Vals []float64 `json:"v"`
+}
+
+type snapGroup struct {
+	Key     int32     `json:"k"`
+	Members []int32   `json:"m"`
+	Band    int32     `json:"b,omitempty"`
+	Vals    []float64 `json:"v"`
+}
+
+type snapshot struct {
+	Version   int         `json:"version"`
+	Domain    string      `json:"domain"`
+	Params    Params      `json:"params"`
+	Hosts     []Host      `json:"hosts"`
+	Names     []string    `json:"names"`
+	Ticks     []snapTick  `json:"ticks"`
+	Last      int64       `json:"last"`
+	HasLast   bool        `json:"has_last"`
+	HostOf    [][2]int32  `json:"host_of"`
+	Labels    [][2]int32  `json:"labels"`
+	Analysed  bool        `json:"analysed"`
+	NextLoop  int64       `json:"next_loop"`
+	PrevClust []snapGroup `json:"prev_clust"`
+	PrevPlace []snapGroup `json:"prev_place"`
+	MovedAt   [][2]int64  `json:"moved_at"`
+}
+
+// Snapshot serialises everything a restarted engine needs to go on exactly
+// where this one stands: retained ticks, labels, placement, previous costs
+// and cool-downs. The encoding is deterministic (sorted keys), so equal
+// states give equal bytes.
+func (e *Engine) Snapshot() ([]byte, error) {
+	s := e.st
+	sn := snapshot{
+		Version: snapshotVersion, Domain: e.domain, Params: e.p, Hosts: e.hosts,
+		Names: s.reg.names, Last: s.last, HasLast: s.hasLast,
+		Analysed: s.analysed, NextLoop: s.nextLoop,
+	}
+	for _, ct := range s.ticks {
+		sn.Ticks = append(sn.Ticks, snapTick{ct.tick, ct.cont, ct.host, ct.vals})
+	}
+	for id, h := range s.hostOf {
+		sn.HostOf = append(sn.HostOf, [2]int32{id, h})
+	}
+	for id, l := range s.labels {
+		sn.Labels = append(sn.Labels, [2]int32{id, int32(l)})
+	}
+	for id, t := range s.movedAt {
+		sn.MovedAt = append(sn.MovedAt, [2]int64{int64(id), t})
+	}
+	sort.Slice(sn.HostOf, func(i, j int) bool { return sn.HostOf[i][0] < sn.HostOf[j][0] })
+	sort.Slice(sn.Labels, func(i, j int) bool { return sn.Labels[i][0] < sn.Labels[j][0] })
+	sort.Slice(sn.MovedAt, func(i, j int) bool { return sn.MovedAt[i][0] < sn.MovedAt[j][0] })
+	sn.PrevClust = snapTable(s.prevClust)
+	sn.PrevPlace = snapTable(s.prevPlace)
+	return json.Marshal(sn)
+}
+
+func snapTable(p *pairTable) []snapGroup {
+	if p == nil {
+		return nil
+	}
+	out := make([]snapGroup, 0, len(p.members))
+	for g, m := range p.members {
+		out = append(out, snapGroup{Key: g, Members: m, Band: p.band[g], Vals: p.vals[g]})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+func restoreTable(groups []snapGroup) *pairTable {
+	if groups == nil {
+		return nil
+	}
+	p := newPairTable()
+	for _, g := range groups {
+		p.members[g.Key] = g.Members
+		p.vals[g.Key] = g.Vals
+		if g.Band > 0 {
+			p.band[g.Key] = g.Band
+		}
+		for i, id := range g.Members {
+			p.group[id] = g.Key
+			p.pos[id] = int32(i)
+		}
+	}
+	return p
+}
+
+// Restore rebuilds an engine from a Snapshot.
+func Restore(data []byte) (*Engine, error) {
+	var sn snapshot
+	if err := json.Unmarshal(data, &sn); err != nil {
+		return nil, fmt.Errorf("engine snapshot: %w", err)
+	}
+	if sn.Version != snapshotVersion {
+		return nil, fmt.Errorf("engine snapshot version %d, this build reads %d", sn.Version, snapshotVersion)
+	}
+	e, err := New(sn.Domain, sn.Params, sn.Hosts)
+	if err != nil {
+		return nil, fmt.Errorf("engine snapshot: %w", err)
+	}
+	s := e.st
+	for _, n := range sn.Names {
+		s.reg.id(n)
+	}
+	for _, t := range sn.Ticks {
+		s.ticks = append(s.ticks, closedTick{t.Tick, t.Cont, t.Host, t.Vals})
+	}
+	s.last, s.hasLast, s.analysed, s.nextLoop = sn.Last, sn.HasLast, sn.Analysed, sn.NextLoop
+	for _, p := range sn.HostOf {
+		s.hostOf[p[0]] = p[1]
+	}
+	for _, p := range sn.Labels {
+		s.labels[p[0]] = int(p[1])
+	}
+	for _, p := range sn.MovedAt {
+		s.movedAt[int32(p[0])] = p[1]
+	}
+	s.prevClust = restoreTable(sn.PrevClust)
+	s.prevPlace = restoreTable(sn.PrevPlace)
+	return e, nil
+}
