@@ -34,6 +34,18 @@ type Window struct {
 	stats   WindowStats
 }
 
+// Seen counts what the window accepted: domains, distinct containers and
+// distinct hosts (placed or recorded), summed over domains.
+func (w *Window) Seen() (domains, containers, hosts int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, d := range w.domains {
+		containers += len(d.containers)
+		hosts += len(d.hosts)
+	}
+	return len(w.domains), containers, hosts
+}
+
 // WindowStats are the Window's counts.
 type WindowStats struct {
 	Samples    int64 // accepted
@@ -43,9 +55,11 @@ type WindowStats struct {
 }
 
 type domainWindow struct {
-	open      map[int64]*openTick
-	closed    int64
-	hasClosed bool
+	open       map[int64]*openTick
+	containers map[string]struct{}
+	hosts      map[string]struct{}
+	closed     int64
+	hasClosed  bool
 }
 
 type openTick struct {
@@ -75,7 +89,7 @@ func (w *Window) Add(ss []placement.Sample) {
 		if dw == nil || s.Domain != dom {
 			dom, dw, ot = s.Domain, w.domains[s.Domain], nil
 			if dw == nil {
-				dw = &domainWindow{open: map[int64]*openTick{}}
+				dw = &domainWindow{open: map[int64]*openTick{}, containers: map[string]struct{}{}, hosts: map[string]struct{}{}}
 				w.domains[dom] = dw
 			}
 		}
@@ -97,6 +111,11 @@ func (w *Window) Add(ss []placement.Sample) {
 			continue
 		}
 		ot.seen[s.Container] = struct{}{}
+		dw.containers[s.Container] = struct{}{}
+		dw.hosts[s.Host] = struct{}{}
+		if s.TraceHost != "" {
+			dw.hosts[s.TraceHost] = struct{}{}
+		}
 		ot.samples = append(ot.samples, s)
 		w.stats.Samples++
 	}
