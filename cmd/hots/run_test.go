@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"hots/cmd/hots/internal/sample"
+	"hots/config"
+	"hots/pipeline/rundir"
+)
+
+func defaultConfig(t *testing.T, dir string) config.Config {
+	t.Helper()
+	cfg, _, err := config.Load(config.LoadOptions{Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Reporting.ResultsFolder = dir
+	return *cfg
+}
+
+// baselineOverloads counts (tick, host) cells over capacity per metric,
+// straight from the CSVs, independently of the pipeline and the KPIs.
+func baselineOverloads(t *testing.T, data string) []int {
+	t.Helper()
+	read := func(name string) [][]string {
+		f, err := os.Open(filepath.Join(data, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		recs, err := csv.NewReader(f).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return recs[1:]
+	}
+	num := func(s string) float64 {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	capacity := map[string][]float64{}
+	for _, r := range read("node_meta.csv") {
+		capacity[r[0]] = []float64{num(r[1]), num(r[2])}
+	}
+	load := map[string][]float64{} // "tick/host" → load
+	for _, r := range read("container_usage.csv") {
+		k := r[0] + "/" + r[2]
+		if load[k] == nil {
+			load[k] = make([]float64, 2)
+		}
+		load[k][0] += num(r[3])
+		load[k][1] += num(r[4])
+	}
+	out := make([]int, 2)
+	for k, l := range load {
+		c := capacity[k[strings.Index(k, "/")+1:]]
+		for m := range out {
+			if l[m] > c[m] {
+				out[m]++
+			}
+		}
+	}
+	return out
+}
+
+func countLines(t *testing.T, path string) int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	n := 0
+	for s := bufio.NewScanner(f); s.Scan(); {
+		n++
+	}
+	return n
+}
+
+// The main job on the bundled default, end to end, in process.
+func TestRunBundledSample(t *testing.T) {
+	dir := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := run(context.Background(), defaultConfig(t, dir), log, &stdout, &stderr, replayPipeline); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	s, err := rundir.ReadSummary(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Ticks != sample.DefaultTicks || s.Containers != sample.DefaultContainers || s.Hosts != sample.DefaultHosts {
+		t.Errorf("ticks %d containers %d hosts %d, want %d %d %d", s.Ticks, s.Containers, s.Hosts,
+			sample.DefaultTicks, sample.DefaultContainers, sample.DefaultHosts)
+	}
+	if s.Samples != sample.DefaultTicks*sample.DefaultContainers || s.Rejects != 0 {
+		t.Errorf("samples %d rejects %d", s.Samples, s.Rejects)
+	}
+	want := baselineOverloads(t, filepath.Join(dir, "input"))
+	for m := range want {
+		if s.Baseline.OverloadedCells[m] != want[m] {
+			t.Errorf("baseline overloads %s = %d, CSV says %d", s.Metrics[m], s.Baseline.OverloadedCells[m], want[m])
+		}
+	}
+	if want[0] == 0 {
+		t.Error("the bundled sample has no overloads to fix")
+	}
+	// DESIGN: moving must never make the trace's overloads worse.
+	if s.Actual.OverloadedCellsAny > s.Baseline.OverloadedCellsAny {
+		t.Errorf("overloaded cells %d with moves > %d without", s.Actual.OverloadedCellsAny, s.Baseline.OverloadedCellsAny)
+	}
+	if n := countLines(t, filepath.Join(dir, "moves.jsonl")); n != s.Moves {
+		t.Errorf("moves.jsonl has %d lines, summary says %d moves", n, s.Moves)
+	}
+	if n := countLines(t, filepath.Join(dir, rundir.MetricsFile)); n != s.Loops+1 {
+		t.Errorf("metrics.csv has %d lines, want %d loops + header", n, s.Loops)
+	}
+	for _, want := range []string{"overloaded cells cpu", "run directory: " + dir} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout.String())
+		}
+	}
+
+	// hots report prints the same table again.
+	var rep bytes.Buffer
+	if err := dispatch(context.Background(), []string{"report", dir}, &rep, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	table, _, _ := strings.Cut(stdout.String(), "run directory")
+	if !strings.HasPrefix(rep.String(), table) || !strings.Contains(rep.String(), "metrics.csv: "+strconv.Itoa(s.Loops)+" evaluations") {
+		t.Errorf("report:\n%s\nrun printed:\n%s", rep.String(), table)
+	}
+}
+
+// A run interrupted before it starts still writes its outputs and says why
+// it stopped.
+func TestRunInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := run(ctx, defaultConfig(t, dir), log, io.Discard, io.Discard, replayPipeline); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	s, err := rundir.ReadSummary(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Stopped != "signal" || s.Ticks >= sample.DefaultTicks {
+		t.Errorf("stopped %q after %d ticks", s.Stopped, s.Ticks)
+	}
+}
+
+func TestDispatch(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string // error substring; "" = success
+	}{
+		{nil, "no command given"},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"run", "--no-such-flag"}, "unknown flag: --no-such-flag"},
+		{[]string{"run", "--set", "connector.type=kafka"}, "live mode is not yet available"},
+		{[]string{"run", "--set", "connector.type=ftp"}, `connector.type = "ftp": one of file, kafka`},
+		{[]string{"generate"}, "--out DIR is required"},
+		{[]string{"report"}, "want RUN_DIR"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			err := dispatch(context.Background(), tt.args, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestGenerateCommand(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	if err := dispatch(context.Background(), []string{"generate", "--out", dir, "--containers", "8", "--hosts", "2", "--ticks", "5"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if n := countLines(t, filepath.Join(dir, "container_usage.csv")); n != 1+8*5 {
+		t.Errorf("container_usage.csv: %d lines, want 41", n)
+	}
+	if n := countLines(t, filepath.Join(dir, "node_meta.csv")); n != 3 {
+		t.Errorf("node_meta.csv: %d lines, want 3", n)
+	}
+}
