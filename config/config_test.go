@@ -67,6 +67,8 @@ func TestPrecedence(t *testing.T) {
 			func(c *Config) any { return c.Problem.Parameters.InitialPlacement }, true},
 		{"seed flag", "testdata/precedence.yaml", nil, []string{"--seed", "7"},
 			func(c *Config) any { return c.EngineParams().Clustering.Seed }, int64(7)},
+		{"upstream spelling of the method", "testdata/precedence.yaml", []string{"HOTS_CLUSTERING__METHOD=Custom_Spectral"}, nil,
+			func(c *Config) any { return c.Clustering.Method }, "spectral"},
 		{"embedded default file", "", nil, nil,
 			func(c *Config) any { return c.Connector.Parameters.Metrics }, []string{"cpu", "mem"}},
 	}

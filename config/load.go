@@ -195,6 +195,7 @@ func Load(opts LoadOptions) (*Config, Report, error) {
 		rep.Unknown = append(rep.Unknown, UnknownKey{Key: key, Source: sourceOf(key, layers), Hint: hint(key)})
 	}
 	sortUnknown(rep.Unknown)
+	cfg.normalise()
 	if opts.Strict && len(rep.Unknown) > 0 {
 		keys := make([]string, len(rep.Unknown))
 		for i, u := range rep.Unknown {
@@ -469,6 +470,14 @@ func sortUnknown(u []UnknownKey) {
 			u[j], u[j-1] = u[j-1], u[j]
 		}
 	}
+}
+
+// normalise rewrites values upstream accepts in several spellings into the
+// one hots code compares against, so every consumer of Config agrees.
+func (c *Config) normalise() {
+	c.Clustering.Method = clusteringMethod(c.Clustering.Method)
+	c.Logging.Level = strings.ToUpper(strings.TrimSpace(c.Logging.Level))
+	c.Connector.Type = strings.ToLower(strings.TrimSpace(c.Connector.Type))
 }
 
 // Digest identifies the effective configuration in run summaries.
