@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,7 +47,35 @@ type RouterConfig struct {
 	Logger  *slog.Logger
 }
 
-// Build returns the router: decode -> window -> placement -> publish,
+// Pipeline is the router and the in-process Pub/Sub between its stages.
+type Pipeline struct {
+	Router *message.Router
+	inner  *gochannel.GoChannel
+}
+
+// Run runs the router until ctx is done or Close is called.
+func (p *Pipeline) Run(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { p.inner.Close() })
+	defer stop()
+	return p.Router.Run(ctx)
+}
+
+// Running is closed once every handler has subscribed: publish to the
+// source only after it (gochannel drops messages nobody listens to).
+func (p *Pipeline) Running() chan struct{} { return p.Router.Running() }
+
+// Close stops the pipeline. The inner Pub/Sub goes first: a stage blocked
+// publishing to a stage that is already stopping would otherwise hold the
+// router for its whole close timeout.
+func (p *Pipeline) Close() error {
+	err := p.inner.Close()
+	if e := p.Router.Close(); err == nil {
+		err = e
+	}
+	return err
+}
+
+// Build returns the pipeline: decode -> window -> placement -> publish,
 // gochannel between stages, with recoverer, bounded retry and poison queue.
 //
 // The inner gochannel blocks every Publish until the next stage acked, and
@@ -54,7 +83,7 @@ type RouterConfig struct {
 // produced. So the ack of a message from Source comes back only once every
 // stage is done with it: that is the backpressure the file replay relies on
 // to be causal (a watermark acked = its tick's moves are in the Sink).
-func Build(c RouterConfig) (*message.Router, error) {
+func Build(c RouterConfig) (*Pipeline, error) {
 	if c.Source == nil || c.Sink == nil || c.Poison == nil {
 		return nil, errors.New("pipeline: Source, Sink and Poison are required")
 	}
@@ -99,7 +128,7 @@ func Build(c RouterConfig) (*message.Router, error) {
 	r.AddHandler("window", TopicSamples, inner, TopicTicks, inner, c.Stages.Window.Handle)
 	r.AddHandler("placement", TopicTicks, inner, TopicDecisions, inner, c.Stages.Placer.Handle)
 	r.AddHandler("publish", TopicDecisions, inner, c.SinkTopic, c.Sink, handlers.PublishMoves)
-	return r, nil
+	return &Pipeline{Router: r, inner: inner}, nil
 }
 
 // errStopped wraps the reason a run ended early.

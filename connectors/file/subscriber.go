@@ -231,7 +231,8 @@ func (s *Subscriber) Sorted() bool { return s.sorted }
 // Header is the file's located columns.
 func (s *Subscriber) Header() *codecs.UsageHeader { return s.hdr }
 
-// Subscribe starts the replay. The channel is closed by Close.
+// Subscribe starts the replay. The channel is closed by Close or when ctx
+// is done.
 func (s *Subscriber) Subscribe(ctx context.Context, _ string) (<-chan *message.Message, error) {
 	out := make(chan *message.Message)
 	started := false
@@ -247,7 +248,12 @@ func (s *Subscriber) Subscribe(ctx context.Context, _ string) (<-chan *message.M
 			}
 			s.err = err
 			close(s.done)
-			<-s.closing // keep the channel open until Close, as Watermill expects
+			// Keep the channel open until Close or until the subscription's
+			// context ends: Watermill subscribers close it on either.
+			select {
+			case <-s.closing:
+			case <-ctx.Done():
+			}
 		}()
 	})
 	if !started {

@@ -1,0 +1,167 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/csv"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+
+	"hots/codecs"
+	"hots/config"
+	"hots/connectors/file"
+	"hots/handlers"
+	"hots/placement"
+)
+
+func smallTrace(t *testing.T, usage, meta string) config.Config {
+	t.Helper()
+	dir := t.TempDir()
+	if usage != "" {
+		os.WriteFile(filepath.Join(dir, "container_usage.csv"), []byte(usage), 0o644)
+	}
+	if meta != "" {
+		os.WriteFile(filepath.Join(dir, "node_meta.csv"), []byte(meta), 0o644)
+	}
+	var cfg config.Config
+	cfg.Connector.Parameters.DataFolder = dir
+	cfg.Connector.Parameters.Outfile = filepath.Join(dir, "out", "moves.jsonl")
+	cfg.Connector.Parameters.SepTime = 1
+	return cfg
+}
+
+const goodMeta = "machine_id,cpu\nn_1,10\nn_2,10\n"
+
+func TestReplayRejectsBadRowsAndGoesOn(t *testing.T) {
+	usage := "timestamp,container_id,machine_id,cpu\n" +
+		"0,c_1,n_1,1\n" + // 2 kept
+		"0,c_2,n_2,abc\n" + // 3 bad metric (decode)
+		"0,c_1,n_1,5\n" + // 4 duplicate (connector)
+		"zz,c_3,n_1,1\n" + // 5 bad tick (connector)
+		"0,c_4,n_9,2\n" + // 6 host not in node_meta: kept, warned
+		"1,c_1,n_1,2\n" + // 7
+		"1,c_2,n_2,-3\n" + // 8 negative (decode)
+		"1,c_4,n_9,1\n" // 9
+	meta := goodMeta + "n_1,99\n" // duplicate host row: first kept
+	cfg := smallTrace(t, usage, meta)
+	rec := &Recorder{}
+	res, err := Replay(context.Background(), cfg, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rows != 8 || res.Samples != 4 || res.Rejected != 5 || res.Ticks != 2 || res.NodeMetaDuplicates != 1 ||
+		len(res.UnknownHosts) != 1 || res.UnknownHosts[0] != "n_9" || res.Containers != 2 {
+		t.Errorf("result %+v", *res)
+	}
+	f, err := os.Open(res.RejectsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{ // line -> reason prefix
+		"3": "metric is not a number", "4": "duplicate (tick 0, container): first row (line 2) kept",
+		"5": "tick is not an integer", "8": "metric is negative", "4@nm": "duplicate host, first row (line 2) kept",
+	}
+	if len(recs) != 6 {
+		t.Fatalf("rejects file %q, want header + 5", recs)
+	}
+	for _, r := range recs[1:] {
+		key := r[1]
+		if strings.HasSuffix(r[0], "node_meta.csv") {
+			key += "@nm"
+		}
+		if !strings.HasPrefix(r[3], want[key]) {
+			t.Errorf("reject %q: want reason %q", r, want[key])
+		}
+	}
+	if len(rec.Rejects) != 5 {
+		t.Errorf("observer saw %d rejects, want 5", len(rec.Rejects))
+	}
+	if got := rec.Ticks[0].Baseline["n_9"]; len(got) != 1 || got[0] != 2 {
+		t.Errorf("unknown host n_9 load at tick 0 = %v, want [2] (samples of unknown hosts are kept)", got)
+	}
+}
+
+func TestReplayStopsOnUnusableInput(t *testing.T) {
+	header := "timestamp,container_id,machine_id,cpu\n"
+	tests := []struct {
+		name, usage, meta string
+		edit              func(*config.Config)
+		want              []string
+	}{
+		{"missing usage file", "", goodMeta, nil, []string{"container_usage.csv", "no such file"}},
+		{"missing node_meta", header + "0,c,n_1,1\n", "", nil, []string{"node_meta.csv", "no such file"}},
+		{"missing column", "timestamp,container_id,host,cpu\n0,c,n_1,1\n", goodMeta, nil, []string{"container_usage.csv", `missing column "machine_id"`}},
+		{"node_meta lacks a metric", header + "0,c,n_1,1\n", goodMeta, func(c *config.Config) { c.Connector.Parameters.Metrics = []string{"cpu", "mem"} },
+			[]string{"node_meta.csv", `missing column "mem"`}},
+		{"empty usage file", "", goodMeta, func(c *config.Config) {
+			os.WriteFile(filepath.Join(c.Connector.Parameters.DataFolder, "container_usage.csv"), nil, 0o644)
+		}, []string{"container_usage.csv", "empty file"}},
+		{"no data rows", header, goodMeta, nil, []string{"container_usage.csv", "no data rows"}},
+		{"bad_input stop", header + "0,c,n_1,1\n0,d,n_1,x\n1,c,n_1,1\n", goodMeta, func(c *config.Config) { c.Connector.Parameters.BadInput = "stop" },
+			[]string{"bad_input: stop", "container_usage.csv:3", "metric is not a number"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := smallTrace(t, tt.usage, tt.meta)
+			if tt.edit != nil {
+				tt.edit(&cfg)
+			}
+			_, err := Replay(context.Background(), cfg, nil)
+			if err == nil {
+				t.Fatal("replay succeeded")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("err = %v, want it to mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// A JSON source (the Kafka shape): a bad record is poisoned with its reason
+// at once (no retries for a permanent error), good ones go through.
+func TestRouterPoisonsUndecodableRecords(t *testing.T) {
+	logger := watermill.NopLogger{}
+	src := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, logger)
+	sink := gochannel.NewGoChannel(gochannel.Config{}, logger)
+	rejects, _ := file.NewRejectsWriter("", nil)
+	var got []*codecs.RowError
+	rejects, _ = file.NewRejectsWriter("", func(e *codecs.RowError) { got = append(got, e) })
+	w := &handlers.Window{Metrics: 1}
+	r, err := Build(RouterConfig{Source: src, SourceTopic: "usage", Sink: sink, SinkTopic: "moves",
+		Poison: file.PoisonPublisher{Rejects: rejects},
+		Stages: Stages{Decoder: &handlers.Decoder{Reject: rejects.Reject}, Window: w,
+			Placer: &handlers.Placer{Params: placement.Params{Metrics: []string{"cpu"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	go r.Run(ctx)
+	<-r.Running()
+	bad := message.NewMessage("bad", []byte(`{"timestamp":1,"container_id":"c","machine_id":"n"}`))
+	bad.Metadata.Set(codecs.MetaSource, "usage")
+	good := message.NewMessage("good", []byte(`{"containers":[{"timestamp":1,"container_id":"c","machine_id":"n","cpu":2}]}`))
+	if err := src.Publish("usage", bad, good); err != nil { // returns once both were acked
+		t.Fatal(err)
+	}
+	r.Close()
+	if len(got) != 1 || !strings.Contains(got[0].Reason, "poisoned in decode") || !strings.Contains(got[0].Reason, `"cpu": missing metric`) {
+		t.Errorf("poisoned %v, want the bad record with its reason", got)
+	}
+	if st := w.Stats(); st.Samples != 1 {
+		t.Errorf("window got %d samples, want the good record's 1", st.Samples)
+	}
+}
