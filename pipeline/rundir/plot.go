@@ -77,7 +77,7 @@ func (w *Writer) plots() error {
 			}
 			first = c[m]
 		}
-		ymax := max(capMax, scen[scenarioMoves][m].maxLoad, scen[scenarioBaseline][m].maxLoad) * 1.1
+		ymax := max(capMax, scen[scenarioMoves][m].maxLoad, scen[scenarioBaseline][m].maxLoad) * 1.3 // room for the legend
 		for _, name := range []string{scenarioBaseline, scenarioMoves} {
 			title := fmt.Sprintf("%s load per host, %s", metric, map[string]string{scenarioBaseline: "as recorded (no moves)", scenarioMoves: "with the run's moves"}[name])
 			path := filepath.Join(w.opts.PlotsDir, fmt.Sprintf("load_%s_%s.svg", metric, name))
