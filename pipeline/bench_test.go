@@ -1,0 +1,151 @@
+package pipeline
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"hots/codecs"
+	"hots/config"
+	"hots/connectors/file"
+	"hots/handlers"
+)
+
+// genTrace writes containers×ticks rows, grouped by container (unsorted)
+// or by tick, with two metrics.
+func genTrace(b *testing.B, containers, ticks int, sorted bool) string {
+	p := filepath.Join(b.TempDir(), "container_usage.csv")
+	f, err := os.Create(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriter(f)
+	fmt.Fprintln(w, "timestamp,container_id,machine_id,cpu,mem")
+	row := func(t, c int) { fmt.Fprintf(w, "%d,c_%d,m_%d,%d.%d,%d\n", t, c, c%50, (t*7+c)%97, c%10, (t+c)%100) }
+	if sorted {
+		for t := range ticks {
+			for c := range containers {
+				row(t, c)
+			}
+		}
+	} else {
+		for c := range containers {
+			for t := range ticks {
+				row(t, c)
+			}
+		}
+	}
+	w.Flush()
+	f.Close()
+	return p
+}
+
+// driveDecodeWindow replays path through the file Subscriber, the Decoder
+// and the Window handler funcs (no router), acking as the router would,
+// and returns the samples that reached the window and the peak heap seen
+// at tick ends.
+func driveDecodeWindow(b *testing.B, path string, fields codecs.UsageFields) (samples int64, peakHeap uint64) {
+	rejects := func(e *codecs.RowError) { b.Fatalf("reject: %v", e) }
+	sub, err := file.NewSubscriber(file.Config{UsagePath: path, Fields: fields, Reject: rejects})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dec := &handlers.Decoder{Fields: fields, Reject: rejects}
+	win := &handlers.Window{Metrics: len(fields.Metrics)}
+	ch, err := sub.Subscribe(context.Background(), "usage")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ms runtime.MemStats
+	for {
+		select {
+		case m := <-ch:
+			out, err := dec.Handle(m)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, o := range out {
+				ticks, err := win.Handle(o)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(ticks) > 0 {
+					runtime.ReadMemStats(&ms)
+					peakHeap = max(peakHeap, ms.HeapAlloc)
+				}
+			}
+			m.Ack()
+		case <-sub.Done():
+			if err := sub.Err(); err != nil {
+				b.Fatal(err)
+			}
+			sub.Close()
+			return win.Stats().Samples, peakHeap
+		}
+	}
+}
+
+func benchDecodeWindow(b *testing.B, path string, fields codecs.UsageFields) {
+	var total int64
+	var peak uint64
+	start := time.Now()
+	for b.Loop() {
+		n, p := driveDecodeWindow(b, path, fields)
+		total += n
+		peak = max(peak, p)
+	}
+	b.ReportMetric(float64(total)/time.Since(start).Seconds(), "samples/s")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+	b.ReportMetric(float64(total)/float64(b.N), "samples/op")
+}
+
+func BenchmarkDecodeWindowGenerated(b *testing.B) {
+	f := codecs.UsageFields{Metrics: []string{"cpu", "mem"}}
+	for _, sorted := range []bool{true, false} {
+		b.Run(fmt.Sprintf("sorted=%v", sorted), func(b *testing.B) {
+			benchDecodeWindow(b, genTrace(b, 2000, 100, sorted), f) // 200k rows
+		})
+	}
+}
+
+func BenchmarkDecodeWindowAlibabaShort(b *testing.B) {
+	dir := dataDir(b, "alibaba_short_time_interval")
+	benchDecodeWindow(b, filepath.Join(dir, "container_usage.csv"), codecs.UsageFields{Metrics: []string{"cpu", "mem"}})
+}
+
+// BenchmarkReplayGenerated is the whole router (four stages, blocking
+// acks, moves file) over a generated trace, engine included.
+func BenchmarkReplayGenerated(b *testing.B) {
+	path := genTrace(b, 2000, 100, false)
+	dir := filepath.Dir(path)
+	meta := "machine_id,cpu,mem\n"
+	for h := range 50 {
+		meta += fmt.Sprintf("m_%d,10000,10000\n", h)
+	}
+	os.WriteFile(filepath.Join(dir, "node_meta.csv"), []byte(meta), 0o644)
+	var samples int64
+	start := time.Now()
+	for b.Loop() {
+		var cfg = traceConfigFor(dir, b.TempDir())
+		res, err := Replay(context.Background(), cfg, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		samples += res.Samples
+	}
+	b.ReportMetric(float64(samples)/time.Since(start).Seconds(), "samples/s")
+}
+
+func traceConfigFor(dataFolder, out string) config.Config {
+	var cfg config.Config
+	cp := &cfg.Connector.Parameters
+	cp.DataFolder, cp.Outfile, cp.ResetOnStart = dataFolder, filepath.Join(out, "moves.jsonl"), true
+	cp.Metrics = []string{"cpu", "mem"}
+	cp.SepTime, cp.TickIncrement, cp.WindowDuration = 1000, 5, 10 // no loops: measures the data path
+	return cfg
+}
