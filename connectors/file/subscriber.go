@@ -302,6 +302,7 @@ type emitter struct {
 	seen     map[string]map[string]int64 // domain -> container -> line kept
 	unknown  map[string]bool
 	consumed int64
+	flat     []string
 }
 
 func (s *Subscriber) emit(ctx context.Context, out chan<- *message.Message) error {
@@ -472,7 +473,14 @@ func (e *emitter) add(rec []string, line int64) error {
 		e.s.cfg.Logger.Warn("host not in node_meta: samples kept, host has no known capacity and is never a move target",
 			"file", e.s.cfg.UsagePath, "line", line, "host", host)
 	}
-	row := codecs.RawRow{Line: line, Fields: slices.Clone(rec)}
+	// Fields of a batch are carved from one allocation (ReuseRecord hands
+	// us the same slice every time); a full block is left to its batch.
+	if cap(e.flat)-len(e.flat) < len(rec) {
+		e.flat = make([]string, 0, e.s.cfg.BatchRows*len(rec))
+	}
+	n := len(e.flat)
+	e.flat = append(e.flat, rec...)
+	row := codecs.RawRow{Line: line, Fields: e.flat[n:len(e.flat):len(e.flat)]}
 	if r := e.s.cfg.Relocations; r != nil {
 		if nh, ok := r.Lookup(dom, c, e.tick); ok && nh != host {
 			row.TraceHost = host
