@@ -12,16 +12,20 @@ import (
 // inside a group ever carry one. Storing them per group as a triangle keeps
 // the work and memory proportional to Σ|group|², never n².
 type pairTable struct {
-	group map[int32]int32 // dense container id -> group key
-	pos   map[int32]int32 // dense container id -> position in its group
-	// members[g] lists the group's dense ids; vals[g] is the triangle for
-	// positions (i<j) at j*(j-1)/2+i.
-	members map[int32][]int32
-	vals    map[int32][]float64
-	// band[g] > 0 marks a group too large for all its pairs (see maxGroup):
-	// each member is then paired with the next band[g] members of the group
-	// in id order (a ring), and vals[g] holds n*band values at p*band+d-1.
-	band map[int32]int32
+	// gidx and pos are indexed by dense container id: the container's group
+	// index (-1: in no group) and its position in that group.
+	gidx   []int32
+	pos    []int32
+	groups []pairGroup
+}
+
+type pairGroup struct {
+	key     int32   // cluster label or host index
+	members []int32 // dense ids, ascending
+	// vals is the triangle for positions (i<j) at j*(j-1)/2+i, or, for a
+	// banded group (band > 0), n*band values at p*band+d-1.
+	vals []float64
+	band int32
 }
 
 // maxGroup bounds pairwise work: groups (clusters, hosts) up to this size
@@ -30,11 +34,7 @@ type pairTable struct {
 // loop O(n·maxGroup) on domains of tens of thousands of containers, where
 // all pairs of a 3-way clustering would be billions; the neighbourhoods are
 // stable between loops, so a pair is compared with its own previous value.
-const maxGroup = 1024
-
-func newPairTable() *pairTable {
-	return &pairTable{group: map[int32]int32{}, pos: map[int32]int32{}, members: map[int32][]int32{}, vals: map[int32][]float64{}, band: map[int32]int32{}}
-}
+const maxGroup = 512
 
 func tri(i, j int32) int32 {
 	if i > j {
@@ -43,40 +43,41 @@ func tri(i, j int32) int32 {
 	return j*(j-1)/2 + i
 }
 
+func (p *pairTable) groupOf(a int32) int32 {
+	if p == nil || int(a) >= len(p.gidx) {
+		return -1
+	}
+	return p.gidx[a]
+}
+
 // get returns the cost of pair (a, b), whether they share a group, and
 // whether the pair is compared at all (false for a banded group's pairs
 // outside the band: unknown, not zero).
 func (p *pairTable) get(a, b int32) (v float64, grouped, compared bool) {
-	if p == nil {
+	ga, gb := p.groupOf(a), p.groupOf(b)
+	if ga < 0 || ga != gb {
 		return 0, false, true
 	}
-	ga, ok := p.group[a]
-	if !ok {
-		return 0, false, true
-	}
-	gb, ok := p.group[b]
-	if !ok || ga != gb {
-		return 0, false, true
-	}
+	g := &p.groups[ga]
 	pa, pb := p.pos[a], p.pos[b]
-	h := p.band[ga]
-	if h == 0 {
-		return p.vals[ga][tri(pa, pb)], true, true
+	if g.band == 0 {
+		return g.vals[tri(pa, pb)], true, true
 	}
-	n := int32(len(p.members[ga]))
+	n := int32(len(g.members))
 	d := ((pb-pa)%n + n) % n
-	switch {
+	switch h := g.band; {
 	case d >= 1 && d <= h:
-		return p.vals[ga][pa*h+d-1], true, true
+		return g.vals[pa*h+d-1], true, true
 	case n-d >= 1 && n-d <= h:
-		return p.vals[ga][pb*h+n-d-1], true, true
+		return g.vals[pb*h+n-d-1], true, true
 	}
 	return 0, true, false
 }
 
-// each calls f for every compared pair of group g (member positions).
-func (p *pairTable) each(g int32, f func(a, b int32, v float64)) {
-	ids, vals, h := p.members[g], p.vals[g], p.band[g]
+// each calls f for every compared pair of group g.
+func (p *pairTable) each(g int, f func(a, b int32, v float64)) {
+	grp := &p.groups[g]
+	ids, vals, h := grp.members, grp.vals, grp.band
 	if h == 0 {
 		for b := 1; b < len(ids); b++ {
 			base := b * (b - 1) / 2
@@ -96,9 +97,12 @@ func (p *pairTable) each(g int32, f func(a, b int32, v float64)) {
 
 // buildPairs fills a table for the given grouping of view positions.
 // groupOf[i] is the group key of view position i; cost(i, j) is called once
-// per unordered pair inside a group, positions in view order.
-func buildPairs(v *windowView, groupOf []int32, cost func(i, j int) float64) *pairTable {
-	p := newPairTable()
+// per compared pair inside a group, with view positions.
+func buildPairs(v *windowView, nIDs int, groupOf []int32, cost func(i, j int) float64) *pairTable {
+	p := &pairTable{gidx: make([]int32, nIDs), pos: make([]int32, nIDs)}
+	for i := range p.gidx {
+		p.gidx[i] = -1
+	}
 	byGroup := map[int32][]int{}
 	var keys []int32
 	for i, g := range groupOf {
@@ -107,39 +111,39 @@ func buildPairs(v *windowView, groupOf []int32, cost func(i, j int) float64) *pa
 		}
 		byGroup[g] = append(byGroup[g], i)
 	}
-	for _, g := range keys {
+	sort.Slice(keys, func(a, b int) bool { return keys[a] < keys[b] })
+	for gi, g := range keys {
 		pos := byGroup[g]
 		// Stable member order (dense id) keeps banded neighbourhoods the
 		// same from one loop to the next.
 		sort.Slice(pos, func(a, b int) bool { return v.ids[pos[a]] < v.ids[pos[b]] })
-		ids := make([]int32, len(pos))
+		grp := pairGroup{key: g, members: make([]int32, len(pos))}
 		for k, i := range pos {
-			ids[k] = v.ids[i]
-			p.group[v.ids[i]] = g
-			p.pos[v.ids[i]] = int32(k)
+			id := v.ids[i]
+			grp.members[k] = id
+			p.gidx[id] = int32(gi)
+			p.pos[id] = int32(k)
 		}
 		n := len(pos)
-		p.members[g] = ids
 		if n > maxGroup {
 			h := maxGroup / 2
-			vals := make([]float64, n*h)
+			grp.vals = make([]float64, n*h)
 			for a := 0; a < n; a++ {
 				for d := 1; d <= h; d++ {
-					vals[a*h+d-1] = cost(pos[a], pos[(a+d)%n])
+					grp.vals[a*h+d-1] = cost(pos[a], pos[(a+d)%n])
 				}
 			}
-			p.band[g] = int32(h)
-			p.vals[g] = vals
-			continue
-		}
-		vals := make([]float64, n*(n-1)/2)
-		for b := 1; b < n; b++ {
-			base := b * (b - 1) / 2
-			for a := 0; a < b; a++ {
-				vals[base+a] = cost(pos[a], pos[b])
+			grp.band = int32(h)
+		} else {
+			grp.vals = make([]float64, n*(n-1)/2)
+			for b := 1; b < n; b++ {
+				base := b * (b - 1) / 2
+				for a := 0; a < b; a++ {
+					grp.vals[base+a] = cost(pos[a], pos[b])
+				}
 			}
 		}
-		p.vals[g] = vals
+		p.groups = append(p.groups, grp)
 	}
 	return p
 }
@@ -152,13 +156,13 @@ func buildPairs(v *windowView, groupOf []int32, cost func(i, j int) float64) *pa
 func conflictEdges(v *windowView, cur, prev *pairTable, tol float64) [][2]int32 {
 	var edges [][2]int32
 	add := func(a, b int32) {
-		i, j := int32(v.index[a]), int32(v.index[b])
+		i, j := v.posOf[a], v.posOf[b]
 		if i > j {
 			i, j = j, i
 		}
 		edges = append(edges, [2]int32{i, j})
 	}
-	for g := range cur.members {
+	for g := range cur.groups {
 		cur.each(g, func(a, b int32, cv float64) {
 			pv, _, compared := prev.get(a, b)
 			if compared && math.Abs(cv-pv) > tol {
@@ -170,12 +174,9 @@ func conflictEdges(v *windowView, cur, prev *pairTable, tol float64) [][2]int32 
 		return edges
 	}
 	// Pairs grouped before but not now.
-	for g := range prev.members {
+	for g := range prev.groups {
 		prev.each(g, func(a, b int32, pv float64) {
-			if _, ok := v.index[a]; !ok {
-				return
-			}
-			if _, ok := v.index[b]; !ok {
+			if v.pos(a) < 0 || v.pos(b) < 0 {
 				return
 			}
 			if _, grouped, _ := cur.get(a, b); grouped {

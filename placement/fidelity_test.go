@@ -115,7 +115,7 @@ func TestClosedFormEqualsUpstreamDuals(t *testing.T) {
 	check := func(what string, got *pairTable, v *windowView, want map[string]float64) {
 		t.Helper()
 		gotMap := map[string]float64{}
-		for g := range got.members {
+		for g := range got.groups {
 			got.each(g, func(a, b int32, val float64) {
 				if math.Abs(val) < 1e-12 {
 					return // the trace lists non-zero duals only

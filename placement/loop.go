@@ -20,12 +20,18 @@ type evaluation struct {
 	loads []capacity.Series
 	moves []Move
 	tick  int64
+	// knownHost: every capacity of the host is declared (> 0).
+	knownHost []bool
 }
 
 func (s *state) newEvaluation(span []closedTick) *evaluation {
 	v := buildView(s.e, span, s.hostOf)
 	ev := &evaluation{s: s, v: v, w: min(s.e.p.WindowDuration, len(span)), tick: span[len(span)-1].tick}
 	ev.feat = s.features(v, ev.w)
+	ev.knownHost = make([]bool, len(s.e.hosts))
+	for h := range s.e.hosts {
+		ev.knownHost[h] = hostKnown(s.e.hosts[h])
+	}
 	ev.loads = make([]capacity.Series, len(s.e.hosts))
 	for h := range ev.loads {
 		ev.loads[h] = capacity.NewSeries(len(s.e.p.Metrics), len(v.ticks))
@@ -120,11 +126,15 @@ func (s *state) loop() (*Decision, error) {
 	movers := selectMovers(cg, budget, far, func(int) bool { return true })
 	changes := ev.recluster(movers, before)
 	after := labelsOf()
-	var oldLabels []int
-	if e.p.Upstream {
-		oldLabels = before // HEAD rebuilds w with the labels of build time
+	if changes == 0 {
+		s.prevClust = curClust
+	} else {
+		var oldLabels []int
+		if e.p.Upstream {
+			oldLabels = before // HEAD rebuilds w with the labels of build time
+		}
+		s.prevClust = s.clusterCostsReusing(v, ev.feat, oldLabels, curClust, before)
 	}
-	s.prevClust = s.clusterCosts(v, ev.feat, oldLabels)
 
 	// Placement conflicts.
 	curPlace := s.placementCosts(v, ev.feat)
@@ -282,7 +292,33 @@ func (s *state) clusterCosts(v *windowView, feat [][]float64, oldLabels []int) *
 	for i, id := range v.ids {
 		groupOf[i] = int32(s.labels[id])
 	}
-	return buildPairs(v, groupOf, func(i, j int) float64 {
+	return buildPairs(v, len(s.reg.names), groupOf, func(i, j int) float64 {
+		d := dist(feat[i], feat[j])
+		if oldLabels != nil && oldLabels[i] != oldLabels[j] {
+			dl := float64(oldLabels[i] - oldLabels[j])
+			d = math.Sqrt(d*d + dl*dl)
+		}
+		return d
+	})
+}
+
+// clusterCostsReusing is clusterCosts after a re-clustering: a pair whose
+// two labels did not change keeps the distance already computed in cur
+// (the label term is zero for it too), so only pairs touching a moved
+// container are computed again.
+func (s *state) clusterCostsReusing(v *windowView, feat [][]float64, oldLabels []int, cur *pairTable, before []int) *pairTable {
+	groupOf := make([]int32, len(v.ids))
+	changed := make([]bool, len(v.ids))
+	for i, id := range v.ids {
+		groupOf[i] = int32(s.labels[id])
+		changed[i] = s.labels[id] != before[i]
+	}
+	return buildPairs(v, len(s.reg.names), groupOf, func(i, j int) float64 {
+		if !changed[i] && !changed[j] {
+			if val, _, ok := cur.get(v.ids[i], v.ids[j]); ok {
+				return val
+			}
+		}
 		d := dist(feat[i], feat[j])
 		if oldLabels != nil && oldLabels[i] != oldLabels[j] {
 			dl := float64(oldLabels[i] - oldLabels[j])
@@ -302,7 +338,7 @@ func (s *state) placementCosts(v *windowView, feat [][]float64) *pairTable {
 		groupOf[i] = s.hostOf[id]
 	}
 	S := pairVariance(feat, labels, s.segments(feat))
-	return buildPairs(v, groupOf, func(i, j int) float64 {
+	return buildPairs(v, len(s.reg.names), groupOf, func(i, j int) float64 {
 		if labels[i] == labels[j] {
 			return 1
 		}

@@ -17,8 +17,10 @@ func (ev *evaluation) mayMove(i int) bool {
 	return true
 }
 
-func (ev *evaluation) known(h int32) bool {
-	for _, c := range ev.s.e.hosts[h].Capacity {
+func (ev *evaluation) known(h int32) bool { return ev.knownHost[h] }
+
+func hostKnown(h Host) bool {
+	for _, c := range h.Capacity {
 		if !(c > 0) {
 			return false
 		}
@@ -41,12 +43,10 @@ func (ev *evaluation) bestTarget(i int) int32 {
 		if h32 == from || !ev.known(h32) {
 			continue
 		}
-		cp := e.hosts[h].Capacity
-		if !capacity.FitsScaled(ev.loads[h], x, cp, e.p.Headroom) {
+		fits, f, pk := capacity.Assess(ev.loads[h], x, e.hosts[h].Capacity, e.p.Headroom)
+		if !fits {
 			continue
 		}
-		f := capacity.FlatnessWith(ev.loads[h], x, cp)
-		pk := capacity.PeakUtil(ev.loads[h], x, cp)
 		if f < bestFlat-1e-12 || (math.Abs(f-bestFlat) <= 1e-12 && pk < bestPeak-1e-12) {
 			best, bestFlat, bestPeak = h32, f, pk
 		}
@@ -229,15 +229,21 @@ func (ev *evaluation) relieve(budget int) int {
 		return hosts[a].h < hosts[b].h
 	})
 	moved := 0
+	members := make([][]int, len(e.hosts))
+	for i, h := range v.hosts {
+		members[h] = append(members[h], i)
+	}
 	for _, o := range hosts {
 		cp := e.hosts[o.h].Capacity
 		tried := map[int]bool{}
-		for capacity.Overloaded(ev.loads[o.h], cp) && len(ev.moves) < budget {
+		// Every failed attempt scans every host; a host that nothing can
+		// leave (the whole domain is full) must not cost n×hosts.
+		for attempts := 0; attempts < maxReliefAttempts && capacity.Overloaded(ev.loads[o.h], cp) && len(ev.moves) < budget; attempts++ {
 			ex := capacity.Excess(ev.loads[o.h], cp)
 			cand := -1
 			var candScore float64
 			candClears := false
-			for i := range v.ids {
+			for _, i := range members[o.h] {
 				if v.hosts[i] != o.h || tried[i] || !ev.mayMove(i) {
 					continue
 				}
@@ -288,6 +294,9 @@ func (ev *evaluation) relieve(budget int) int {
 	}
 	return moved
 }
+
+// maxReliefAttempts bounds the containers tried per overloaded host.
+const maxReliefAttempts = 16
 
 func scaledSum(s capacity.Series, cp []float64) float64 {
 	var t float64

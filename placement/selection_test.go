@@ -71,9 +71,9 @@ func TestSelectMovers(t *testing.T) {
 
 func TestConflictEdgesUnionOfPairs(t *testing.T) {
 	// Four active containers; groups are given directly.
-	v := &windowView{ids: []int32{0, 1, 2, 3}, names: []string{"a", "b", "c", "d"}, index: map[int32]int{0: 0, 1: 1, 2: 2, 3: 3}}
+	v := &windowView{ids: []int32{0, 1, 2, 3}, names: []string{"a", "b", "c", "d"}, posOf: []int32{0, 1, 2, 3}}
 	table := func(groups []int32, vals map[[2]int]float64) *pairTable {
-		return buildPairs(v, groups, func(i, j int) float64 { return vals[[2]int{i, j}] })
+		return buildPairs(v, 4, groups, func(i, j int) float64 { return vals[[2]int{i, j}] })
 	}
 	prev := table([]int32{0, 0, 1, 1}, map[[2]int]float64{{0, 1}: 1.0, {2, 3}: 0.5})
 	tests := []struct {
@@ -108,14 +108,14 @@ func TestConflictEdgesUnionOfPairs(t *testing.T) {
 
 func TestBandedGroupsComparePairsStably(t *testing.T) {
 	n := maxGroup + 11
-	v := &windowView{index: map[int32]int{}}
+	v := &windowView{}
 	for i := 0; i < n; i++ {
 		v.ids = append(v.ids, int32(i))
-		v.index[int32(i)] = i
+		v.posOf = append(v.posOf, int32(i))
 	}
 	groups := make([]int32, n)
 	calls := 0
-	p := buildPairs(v, groups, func(i, j int) float64 { calls++; return float64(i*100000 + j) })
+	p := buildPairs(v, n, groups, func(i, j int) float64 { calls++; return float64(i*100000 + j) })
 	if want := n * (maxGroup / 2); calls != want {
 		t.Fatalf("banded group computed %d pairs, want n*maxGroup/2 = %d", calls, want)
 	}

@@ -77,27 +77,25 @@ func snapTable(p *pairTable) []snapGroup {
 	if p == nil {
 		return nil
 	}
-	out := make([]snapGroup, 0, len(p.members))
-	for g, m := range p.members {
-		out = append(out, snapGroup{Key: g, Members: m, Band: p.band[g], Vals: p.vals[g]})
+	out := make([]snapGroup, 0, len(p.groups))
+	for _, g := range p.groups {
+		out = append(out, snapGroup{Key: g.key, Members: g.members, Band: g.band, Vals: g.vals})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out
 }
 
-func restoreTable(groups []snapGroup) *pairTable {
+func restoreTable(groups []snapGroup, nIDs int) *pairTable {
 	if groups == nil {
 		return nil
 	}
-	p := newPairTable()
-	for _, g := range groups {
-		p.members[g.Key] = g.Members
-		p.vals[g.Key] = g.Vals
-		if g.Band > 0 {
-			p.band[g.Key] = g.Band
-		}
+	p := &pairTable{gidx: make([]int32, nIDs), pos: make([]int32, nIDs)}
+	for i := range p.gidx {
+		p.gidx[i] = -1
+	}
+	for gi, g := range groups {
+		p.groups = append(p.groups, pairGroup{key: g.Key, members: g.Members, vals: g.Vals, band: g.Band})
 		for i, id := range g.Members {
-			p.group[id] = g.Key
+			p.gidx[id] = int32(gi)
 			p.pos[id] = int32(i)
 		}
 	}
@@ -134,7 +132,7 @@ func Restore(data []byte) (*Engine, error) {
 	for _, p := range sn.MovedAt {
 		s.movedAt[int32(p[0])] = p[1]
 	}
-	s.prevClust = restoreTable(sn.PrevClust)
-	s.prevPlace = restoreTable(sn.PrevPlace)
+	s.prevClust = restoreTable(sn.PrevClust, len(sn.Names))
+	s.prevPlace = restoreTable(sn.PrevPlace, len(sn.Names))
 	return e, nil
 }

@@ -54,7 +54,17 @@ type windowView struct {
 	series [][][]float64
 	// observed[c] counts ticks with a real sample.
 	observed []int
-	index    map[int32]int // dense id -> position in ids
+	// posOf maps a dense container id to its view position (-1: not
+	// active); a slice, not a map, because pair loops look it up per pair.
+	posOf []int32
+}
+
+// pos returns the view position of dense id a, or -1.
+func (v *windowView) pos(a int32) int32 {
+	if int(a) >= len(v.posOf) {
+		return -1
+	}
+	return v.posOf[a]
 }
 
 // buildView lays the retained ticks out for the containers present at the
@@ -65,7 +75,10 @@ func buildView(e *Engine, span []closedTick, hostOf map[int32]int32) *windowView
 	M := len(e.p.Metrics)
 	T := len(span)
 	newest := span[T-1]
-	v := &windowView{index: make(map[int32]int, len(newest.cont))}
+	v := &windowView{posOf: make([]int32, len(e.st.reg.names))}
+	for i := range v.posOf {
+		v.posOf[i] = -1
+	}
 	v.ticks = make([]int64, T)
 	for t := range span {
 		v.ticks[t] = span[t].tick
@@ -83,7 +96,7 @@ func buildView(e *Engine, span []closedTick, hostOf map[int32]int32) *windowView
 	buf := make([]float64, n*M*T)
 	for i, id := range order {
 		v.names[i] = names[id]
-		v.index[id] = i
+		v.posOf[id] = int32(i)
 		h, ok := hostOf[id]
 		if !ok {
 			h = newest.host[newest.find(id)]
@@ -102,8 +115,8 @@ func buildView(e *Engine, span []closedTick, hostOf map[int32]int32) *windowView
 	for t := range span {
 		ct := &span[t]
 		for r, id := range ct.cont {
-			i, ok := v.index[id]
-			if !ok {
+			i := int(v.posOf[id])
+			if i < 0 {
 				continue
 			}
 			v.observed[i]++

@@ -189,6 +189,39 @@ func FlatnessWithout(load, demand Series, cap []float64) float64 {
 	return total
 }
 
+// Assess evaluates load+demand in one pass: whether it stays within
+// cap*headroom on every metric and tick (stopping at the first violation),
+// and if so its Flatness and peak utilisation. It is what choosing among
+// hundreds of candidate hosts per container costs, so it reads each value
+// once.
+func Assess(load, demand Series, cap []float64, headroom float64) (fits bool, flat, peak float64) {
+	for m := range demand {
+		c := cap[m]
+		if !(c > 0) {
+			return false, 0, 0
+		}
+		limit := c*headroom + eps(c)
+		lm, dm := load[m], demand[m]
+		var sum, sq float64
+		for t := range dm {
+			v := lm[t] + dm[t]
+			if v > limit {
+				return false, 0, 0
+			}
+			sum += v
+			sq += v * v
+			if u := v / c; u > peak {
+				peak = u
+			}
+		}
+		if n := float64(len(dm)); n > 0 {
+			mean := sum / n
+			flat += math.Max(0, sq/n-mean*mean) / (c * c)
+		}
+	}
+	return true, flat, peak
+}
+
 // PeakUtil returns the highest load/capacity ratio of load+demand over all
 // metrics and ticks.
 func PeakUtil(load, demand Series, cap []float64) float64 {
