@@ -42,39 +42,10 @@ type ReplayResult struct {
 	Elapsed            time.Duration
 }
 
-// EngineParams maps the configuration onto the engine's parameters.
+// EngineParams is the configuration's engine parameters with the engine's
+// defaults filled in (config owns the key mapping).
 func EngineParams(cfg config.Config) placement.Params {
-	cp, pp := cfg.Connector.Parameters, cfg.Problem.Parameters
-	k := cfg.Clustering.Parameters.NbClusters
-	if k == 0 {
-		k = cfg.Clustering.NbClusters
-	}
-	var seed int64
-	if cfg.Clustering.Parameters.RandomState != nil {
-		seed = *cfg.Clustering.Parameters.RandomState
-	}
-	p := placement.Params{
-		Metrics:          cp.Metrics,
-		SepTime:          cp.SepTime,
-		WindowDuration:   cp.WindowDuration,
-		TickIncrement:    cp.TickIncrement,
-		Tol:              pp.Tol,
-		TolClust:         pp.TolClust,
-		TolPlace:         pp.TolPlace,
-		TolMove:          pp.TolMove,
-		CooldownTicks:    pp.CooldownTicks,
-		Headroom:         pp.Headroom,
-		HistoryTicks:     pp.HistoryTicks,
-		InitialPlacement: pp.InitialPlacement,
-		InitialMethod:    pp.InitialMethod,
-		Upstream:         pp.Upstream,
-	}
-	p.Clustering.Method = cfg.Clustering.Method
-	p.Clustering.K = k
-	p.Clustering.Seed = seed
-	p.Clustering.Restarts = cfg.Clustering.Parameters.Restarts
-	p.Clustering.MaxIter = cfg.Clustering.Parameters.MaxIter
-	p.Clustering.Linkage = cfg.Clustering.Parameters.Method
+	p := cfg.EngineParams()
 	placement.SetDefaults(&p)
 	return p
 }
