@@ -141,31 +141,15 @@ func Flatness(s Series, cap []float64) float64 {
 
 // FlatnessWith is Flatness(load+demand) without allocating.
 func FlatnessWith(load, demand Series, cap []float64) float64 {
-	var total float64
-	for m := range load {
-		c := cap[m]
-		if !(c > 0) {
-			c = 1
-		}
-		lm, dm := load[m], demand[m]
-		n := float64(len(lm))
-		if n == 0 {
-			continue
-		}
-		var sum, sq float64
-		for t := range lm {
-			v := lm[t] + dm[t]
-			sum += v
-			sq += v * v
-		}
-		mean := sum / n
-		total += math.Max(0, sq/n-mean*mean) / (c * c)
-	}
-	return total
+	return flatnessShifted(load, demand, cap, 1)
 }
 
 // FlatnessWithout is Flatness(load-demand) without allocating.
 func FlatnessWithout(load, demand Series, cap []float64) float64 {
+	return flatnessShifted(load, demand, cap, -1)
+}
+
+func flatnessShifted(load, demand Series, cap []float64, sign float64) float64 {
 	var total float64
 	for m := range load {
 		c := cap[m]
@@ -179,7 +163,7 @@ func FlatnessWithout(load, demand Series, cap []float64) float64 {
 		}
 		var sum, sq float64
 		for t := range lm {
-			v := lm[t] - dm[t]
+			v := lm[t] + sign*dm[t]
 			sum += v
 			sq += v * v
 		}
