@@ -200,3 +200,55 @@ func TestPlacerCountsLateTicksAndPublishSplitsMoves(t *testing.T) {
 		}
 	}
 }
+
+// The window's per-tick duplicate check is a bitset over interned container
+// ids, reused from tick to tick: check it over more than one word and over
+// reuse, and that accepted samples carry the same names and values.
+func TestWindowDuplicatesOverManyContainersAndTicks(t *testing.T) {
+	var dups []string
+	w := &Window{Metrics: 1, OnDropped: func(s placement.Sample, late bool) {
+		if !late {
+			dups = append(dups, s.Container)
+		}
+	}}
+	name := func(i int) string { return "c" + string(rune('a'+i%26)) + string(rune('a'+i/26)) }
+	var want []string
+	for tick := range int64(3) {
+		var ss []placement.Sample
+		for i := range 200 {
+			if (i+int(tick))%7 == 0 {
+				continue // a container absent from this tick
+			}
+			ss = append(ss, sample("d", tick, name(i), "h"+name(i%5), "", float64(i)))
+			if i%50 == int(tick) {
+				ss = append(ss, sample("d", tick, name(i), "hx", "", -1))
+				want = append(want, name(i))
+			}
+		}
+		w.Add(ss)
+		bs := w.CloseAllUpTo(tick)
+		if len(bs) != 1 {
+			t.Fatalf("tick %d: %d batches", tick, len(bs))
+		}
+		n := 0
+		for i := range 200 {
+			if (i+int(tick))%7 == 0 {
+				continue
+			}
+			s := bs[0].Samples[n]
+			if s.Container != name(i) || s.Host != "h"+name(i%5) || s.Values[0] != float64(i) || s.Tick != tick || s.Domain != "d" {
+				t.Fatalf("tick %d sample %d = %+v", tick, n, s)
+			}
+			n++
+		}
+		if n != len(bs[0].Samples) {
+			t.Fatalf("tick %d: %d samples, want %d", tick, len(bs[0].Samples), n)
+		}
+	}
+	if !reflect.DeepEqual(dups, want) {
+		t.Errorf("duplicates %v, want %v", dups, want)
+	}
+	if d, c, h := w.Seen(); d != 1 || c != 200 || h != 5 {
+		t.Errorf("seen %d domains %d containers %d hosts, want 1 200 5", d, c, h)
+	}
+}

@@ -3,6 +3,7 @@ package handlers
 import (
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -40,7 +41,7 @@ func (w *Window) Seen() (domains, containers, hosts int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, d := range w.domains {
-		containers += len(d.containers)
+		containers += len(d.names)
 		hosts += len(d.hosts)
 	}
 	return len(w.domains), containers, hosts
@@ -54,17 +55,27 @@ type WindowStats struct {
 	Ticks      int64 // (domain, tick) pairs closed
 }
 
+// domainWindow interns the domain's container and host names: each name is
+// copied once (so samples never pin the message payloads they were decoded
+// from) and each container gets a dense id, which makes the per-tick
+// duplicate check a bit test instead of a map per tick.
 type domainWindow struct {
-	open       map[int64]*openTick
-	containers map[string]struct{}
-	hosts      map[string]struct{}
-	closed     int64
-	hasClosed  bool
+	name      string
+	open      map[int64]*openTick
+	ids       map[string]int32 // container -> id
+	names     []string         // id -> container
+	lastHost  []string         // id -> host of its last accepted sample (interned)
+	lastTrace []string         // id -> trace host of its last accepted sample (interned)
+	hosts     map[string]string
+	free      [][]uint64 // bitsets of closed ticks, for reuse
+	hint      int        // samples in the last closed tick: capacity of the next
+	closed    int64
+	hasClosed bool
 }
 
 type openTick struct {
 	samples []placement.Sample
-	seen    map[string]struct{}
+	seen    []uint64 // bit per container id
 }
 
 // Stats returns the counts so far.
@@ -72,6 +83,56 @@ func (w *Window) Stats() WindowStats {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.stats
+}
+
+func (w *Window) domain(name string) *domainWindow {
+	dw := w.domains[name]
+	if dw == nil {
+		name = strings.Clone(name)
+		dw = &domainWindow{name: name, open: map[int64]*openTick{}, ids: map[string]int32{}, hosts: map[string]string{}}
+		w.domains[name] = dw
+	}
+	return dw
+}
+
+// container returns the container's id, interning a new name.
+func (dw *domainWindow) container(c string) int32 {
+	id, ok := dw.ids[c]
+	if !ok {
+		c = strings.Clone(c)
+		id = int32(len(dw.names))
+		dw.ids[c] = id
+		dw.names = append(dw.names, c)
+		dw.lastHost = append(dw.lastHost, "")
+		dw.lastTrace = append(dw.lastTrace, "")
+	}
+	return id
+}
+
+// host interns a host name, the previous one first (a container rarely
+// changes hosts, so this is a string compare instead of a map lookup).
+func (dw *domainWindow) host(h, prev string) string {
+	if h == prev {
+		return prev
+	}
+	in, ok := dw.hosts[h]
+	if !ok {
+		in = strings.Clone(h)
+		dw.hosts[in] = in
+	}
+	return in
+}
+
+func (dw *domainWindow) openTick(t int64) *openTick {
+	ot := dw.open[t]
+	if ot == nil {
+		ot = &openTick{samples: make([]placement.Sample, 0, dw.hint)}
+		if n := len(dw.free); n > 0 {
+			ot.seen, dw.free = dw.free[n-1], dw.free[:n-1]
+		}
+		dw.open[t] = ot
+	}
+	return ot
 }
 
 // Add takes samples in.
@@ -82,39 +143,39 @@ func (w *Window) Add(ss []placement.Sample) {
 		w.domains = map[string]*domainWindow{}
 	}
 	var dw *domainWindow
-	var dom string
 	var ot *openTick
+	var tick int64
 	for i := range ss {
 		s := ss[i]
-		if dw == nil || s.Domain != dom {
-			dom, dw, ot = s.Domain, w.domains[s.Domain], nil
-			if dw == nil {
-				dw = &domainWindow{open: map[int64]*openTick{}, containers: map[string]struct{}{}, hosts: map[string]struct{}{}}
-				w.domains[dom] = dw
-			}
+		if dw == nil || s.Domain != dw.name {
+			dw, ot = w.domain(s.Domain), nil
 		}
 		if dw.hasClosed && s.Tick <= dw.closed {
 			w.stats.Late++
 			w.drop(s, true)
 			continue
 		}
-		if ot == nil || ot.samples[0].Tick != s.Tick {
-			ot = dw.open[s.Tick]
-			if ot == nil {
-				ot = &openTick{seen: map[string]struct{}{}}
-				dw.open[s.Tick] = ot
-			}
+		if ot == nil || tick != s.Tick {
+			ot, tick = dw.openTick(s.Tick), s.Tick
 		}
-		if _, dup := ot.seen[s.Container]; dup {
+		id := dw.container(s.Container)
+		word, bit := int(id>>6), uint64(1)<<(id&63)
+		if word >= len(ot.seen) {
+			ot.seen = slices.Grow(ot.seen, word+1-len(ot.seen))
+			ot.seen = ot.seen[:cap(ot.seen)]
+		}
+		if ot.seen[word]&bit != 0 {
 			w.stats.Duplicates++
 			w.drop(s, false)
 			continue
 		}
-		ot.seen[s.Container] = struct{}{}
-		dw.containers[s.Container] = struct{}{}
-		dw.hosts[s.Host] = struct{}{}
+		ot.seen[word] |= bit
+		s.Domain, s.Container = dw.name, dw.names[id]
+		s.Host = dw.host(s.Host, dw.lastHost[id])
+		dw.lastHost[id] = s.Host
 		if s.TraceHost != "" {
-			dw.hosts[s.TraceHost] = struct{}{}
+			s.TraceHost = dw.host(s.TraceHost, dw.lastTrace[id])
+			dw.lastTrace[id] = s.TraceHost
 		}
 		ot.samples = append(ot.samples, s)
 		w.stats.Samples++
@@ -165,8 +226,12 @@ func (w *Window) closeUpTo(domain string, tick int64) []placement.TickBatch {
 	slices.Sort(ticks)
 	out := make([]placement.TickBatch, 0, len(ticks))
 	for _, t := range ticks {
-		b := placement.TickBatch{Domain: domain, Tick: t, Samples: dw.open[t].samples}
+		ot := dw.open[t]
+		b := placement.TickBatch{Domain: dw.name, Tick: t, Samples: ot.samples}
 		delete(dw.open, t)
+		dw.hint = len(ot.samples)
+		clear(ot.seen)
+		dw.free = append(dw.free, ot.seen)
 		w.report(b)
 		out = append(out, b)
 		w.stats.Ticks++
