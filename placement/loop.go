@@ -22,6 +22,11 @@ type evaluation struct {
 	tick  int64
 	// knownHost: every capacity of the host is declared (> 0).
 	knownHost []bool
+	// slacks and lows cache per-host room and per-container minimum demand
+	// for bestTarget's pre-filter; a move invalidates its two hosts.
+	slacks []hostSlack
+	lows   [][]float64
+	open   []int32 // see openHosts
 }
 
 func (s *state) newEvaluation(span []closedTick) *evaluation {
@@ -32,6 +37,8 @@ func (s *state) newEvaluation(span []closedTick) *evaluation {
 	for h := range s.e.hosts {
 		ev.knownHost[h] = hostKnown(s.e.hosts[h])
 	}
+	ev.slacks = make([]hostSlack, len(s.e.hosts))
+	ev.lows = make([][]float64, len(v.ids))
 	ev.loads = make([]capacity.Series, len(s.e.hosts))
 	for h := range ev.loads {
 		ev.loads[h] = capacity.NewSeries(len(s.e.p.Metrics), len(v.ticks))

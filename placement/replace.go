@@ -2,6 +2,7 @@ package placement
 
 import (
 	"math"
+	"slices"
 	"sort"
 
 	"hots/placement/capacity"
@@ -38,9 +39,20 @@ func (ev *evaluation) bestTarget(i int) int32 {
 	x := ev.v.series[i]
 	from := ev.v.hosts[i]
 	best, bestFlat, bestPeak := int32(-1), math.Inf(1), math.Inf(1)
-	for h := range e.hosts {
-		h32 := int32(h)
-		if h32 == from || !ev.known(h32) {
+	low := ev.lows[i]
+	if low == nil {
+		low = make([]float64, len(x))
+		for m := range x {
+			low[m] = math.Inf(1)
+			for _, v := range x[m] {
+				low[m] = math.Min(low[m], v)
+			}
+		}
+		ev.lows[i] = low
+	}
+	for _, h32 := range ev.openHosts() {
+		h := int(h32)
+		if h32 == from || !ev.roomFor(h32, low) {
 			continue
 		}
 		fits, f, pk := capacity.Assess(ev.loads[h], x, e.hosts[h].Capacity, e.p.Headroom)
@@ -52,6 +64,86 @@ func (ev *evaluation) bestTarget(i int) int32 {
 		}
 	}
 	return best
+}
+
+// roomFor is a cheap necessary condition for a host to receive a container
+// whose smallest demand per metric is low: the host must have some tick
+// with at least that much room, and no tick already over its limit (a
+// demand is never negative, so an overloaded tick stays overloaded). In a
+// saturated domain it spares the full per-tick check for most hosts.
+func (ev *evaluation) roomFor(h int32, low []float64) bool {
+	sl := ev.slack(h)
+	for m := range low {
+		if sl.min[m] < 0 || sl.max[m] < low[m] {
+			return false
+		}
+	}
+	return true
+}
+
+// openHosts lists, in host order, the hosts with known capacity and room at
+// every tick: the only possible targets. Built once per evaluation and kept
+// current on moves, it is what keeps a saturated domain (thousands of hosts
+// already over capacity) from costing hosts × candidates.
+func (ev *evaluation) openHosts() []int32 {
+	if ev.open == nil {
+		ev.open = []int32{}
+		for h := range ev.s.e.hosts {
+			if ev.isOpen(int32(h)) {
+				ev.open = append(ev.open, int32(h))
+			}
+		}
+	}
+	return ev.open
+}
+
+func (ev *evaluation) isOpen(h int32) bool {
+	if !ev.known(h) {
+		return false
+	}
+	for _, r := range ev.slack(h).min {
+		if r < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// refreshOpen updates one host's membership after its load changed.
+func (ev *evaluation) refreshOpen(h int32) {
+	if ev.open == nil {
+		return
+	}
+	i, found := slices.BinarySearch(ev.open, h)
+	switch open := ev.isOpen(h); {
+	case open && !found:
+		ev.open = slices.Insert(ev.open, i, h)
+	case !open && found:
+		ev.open = slices.Delete(ev.open, i, i+1)
+	}
+}
+
+// hostSlack is min and max over ticks of (capacity·headroom − load).
+type hostSlack struct{ min, max []float64 }
+
+func (ev *evaluation) slack(h int32) hostSlack {
+	if sl := ev.slacks[h]; sl.min != nil {
+		return sl
+	}
+	cp := ev.s.e.hosts[h].Capacity
+	l := ev.loads[h]
+	sl := hostSlack{make([]float64, len(l)), make([]float64, len(l))}
+	for m := range l {
+		sl.min[m], sl.max[m] = math.Inf(1), math.Inf(-1)
+		limit := cp[m] * ev.s.e.p.Headroom
+		for _, v := range l[m] {
+			r := limit - v
+			sl.min[m] = math.Min(sl.min[m], r)
+			sl.max[m] = math.Max(sl.max[m], r)
+		}
+	}
+	ev.slacks[h] = sl
+	return sl
 }
 
 // move applies a decision to the evaluation and records it.
@@ -76,6 +168,9 @@ func (ev *evaluation) move(i int, to int32, reason string) {
 	}
 	ev.loads[from].Sub(x)
 	ev.loads[to].Add(x)
+	ev.slacks[from], ev.slacks[to] = hostSlack{}, hostSlack{}
+	ev.refreshOpen(from)
+	ev.refreshOpen(to)
 	if ev.known(from) {
 		m.SourcePeakAfter = round6(capacity.PeakUtil(ev.loads[from], nil, e.hosts[from].Capacity))
 	}

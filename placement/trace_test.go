@@ -7,8 +7,10 @@ import (
 	"reflect"
 	"sort"
 	"testing"
+	"time"
 
 	"hots/placement"
+	"hots/placement/kpi"
 	"hots/placement/capacity"
 	"hots/placement/internal/testtrace"
 )
@@ -149,9 +151,70 @@ func TestNeverMoreOverloadsThanNoMoves(t *testing.T) {
 				}
 			}
 			checkMoves(t, res)
-			t.Logf("%s: overloads %v -> %v, moves %d, decisions %d", tc.dir, base, ours, len(res.Moves), len(res.Decisions))
+			sb, so := spread(res.Ticks, tr.Hosts, tc.params.Metrics, true), spread(res.Ticks, tr.Hosts, tc.params.Metrics, false)
+			loop := loopTime(t, tc.params, tr)
+			containers := map[string]bool{}
+			for _, tb := range tr.Ticks {
+				for _, s := range tb.Samples {
+					containers[s.Container] = true
+				}
+			}
+			// One row of the closing note's table (run with -v).
+			t.Logf("| %s | %d | %d | %v → %v | %.3f → %.3f | %d | %.2f ms |", tc.dir, len(containers), len(tr.Hosts), base, ours, sb, so, len(res.Moves), loop*1e3)
 		})
 	}
+}
+
+// spread is the mean over ticks of the std-dev across hosts of the first
+// metric's utilisation (kpi's MeanSpread).
+func spread(ticks []placement.TickBatch, hosts []placement.Host, metrics []string, baseline bool) float64 {
+	caps := map[string][]float64{}
+	for _, h := range hosts {
+		caps[h.Name] = h.Capacity
+	}
+	acc := kpi.New(metrics, caps)
+	loads := testtrace.Loads(ticks, baseline)
+	for _, tb := range ticks {
+		acc.AddTick(tb.Tick, loads[tb.Tick])
+	}
+	return acc.Totals().MeanSpread[0]
+}
+
+// loopTime is the mean wall time of the engine calls that ran a loop.
+func loopTime(t *testing.T, p placement.Params, tr *testtrace.Trace) float64 {
+	e, err := placement.New("d", p, tr.Hosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total time.Duration
+	loops := 0
+	reloc := map[string]string{}
+	for _, tb := range tr.Ticks {
+		ss := make([]placement.Sample, len(tb.Samples))
+		for i, s := range tb.Samples {
+			if h, ok := reloc[s.Container]; ok {
+				s.Host = h
+			}
+			ss[i] = s
+		}
+		start := time.Now()
+		d, err := e.CloseTick(placement.TickBatch{Tick: tb.Tick, Samples: ss})
+		el := time.Since(start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d != nil && d.Kind == "loop" {
+			total += el
+			loops++
+			for _, m := range d.Moves {
+				reloc[m.Container] = m.NewHost
+			}
+		}
+	}
+	if loops == 0 {
+		return 0
+	}
+	return total.Seconds() / float64(loops)
 }
 
 // checkMoves asserts the churn rules every run must keep: no no-op moves,
