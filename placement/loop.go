@@ -27,6 +27,9 @@ type evaluation struct {
 	slacks []hostSlack
 	lows   [][]float64
 	open   []int32 // see openHosts
+	// initialRejected: the initial heuristic's placement was not better
+	// than the observed one on the analysis period, so it was not applied.
+	initialRejected bool
 }
 
 func (s *state) newEvaluation(span []closedTick) *evaluation {
@@ -78,6 +81,7 @@ func (s *state) analyse() (*Decision, error) {
 	s.prevPlace = s.placementCosts(ev.v, costFeat)
 	d.Moves = ev.moves
 	d.Loop = ev.report(nil, nil, 0, 0, 0)
+	d.Loop.InitialRejected = ev.initialRejected
 	d.Loop.WindowStart = ev.v.ticks[0]
 	return d, nil
 }

@@ -426,12 +426,41 @@ func (ev *evaluation) windowOverloads() int {
 	return n
 }
 
+// lowersEnergy reports whether placing every container on to[i] would
+// lower the domain's energy (Σ (load/capacity)²) over the analysis period.
+// The heuristics pack hosts to the analysis period's peaks; a placement
+// that is not even better on the data it was fitted to is not worth its
+// moves.
+func (ev *evaluation) lowersEnergy(to []int) bool {
+	e := ev.s.e
+	now, next := make([]capacity.Series, len(e.hosts)), make([]capacity.Series, len(e.hosts))
+	for h := range e.hosts {
+		now[h] = capacity.NewSeries(len(e.p.Metrics), len(ev.v.ticks))
+		next[h] = capacity.NewSeries(len(e.p.Metrics), len(ev.v.ticks))
+	}
+	for i := range ev.v.ids {
+		now[ev.v.hosts[i]].Add(ev.v.series[i])
+		h := ev.v.hosts[i]
+		if to[i] >= 0 {
+			h = int32(to[i])
+		}
+		next[h].Add(ev.v.series[i])
+	}
+	var a, b float64
+	for h := range e.hosts {
+		cp := capOr1(e.hosts[h].Capacity)
+		a += energy(now[h], cp)
+		b += energy(next[h], cp)
+	}
+	return b < a
+}
+
 // initialPlacement runs the configured heuristic over the analysis period
 // and turns its answer into moves.
 func (ev *evaluation) initialPlacement() error {
 	e := ev.s.e
 	v := ev.v
-	heur, err := initial.NewWithOptions(e.p.InitialMethod, initial.Options{Headroom: e.p.Headroom})
+	heur, err := initial.NewWithOptions(e.p.InitialMethod, initial.Options{Headroom: e.p.Headroom, SpreadAll: true})
 	if err != nil {
 		return err
 	}
@@ -446,6 +475,10 @@ func (ev *evaluation) initialPlacement() error {
 	to, err := heur.Place(p)
 	if err != nil {
 		return err
+	}
+	if !ev.lowersEnergy(to) {
+		ev.initialRejected = true
+		return nil
 	}
 	for i, h := range to {
 		if h >= 0 && int32(h) != v.hosts[i] {

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"hots/placement"
-	"hots/placement/kpi"
 	"hots/placement/capacity"
 	"hots/placement/internal/testtrace"
+	"hots/placement/kpi"
 )
 
 // traceCase is one shared trace with the parameters it is replayed with.
@@ -318,6 +318,9 @@ func TestSynN200OverloadsAfterFirstLoop(t *testing.T) {
 			}
 			if ours[0] > 11 {
 				t.Errorf("%d overloaded cells after tick 38 with moves, want at most 11", ours[0])
+			}
+			if first := res.Decisions[0]; initial && (first.Kind != "initial" || len(first.Moves) == 0 || first.Loop.InitialRejected) {
+				t.Errorf("initial placement not applied on syn_n200: %+v", first.Loop)
 			}
 		})
 	}

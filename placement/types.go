@@ -121,4 +121,8 @@ type LoopReport struct {
 	// after this loop's moves projected over the window.
 	WindowOverloadsBefore int `json:"window_overloads_before"`
 	WindowOverloadsAfter  int `json:"window_overloads_after"`
+	// InitialRejected (initial evaluation only): the heuristic's placement
+	// did not lower the domain's energy over the analysis period and was
+	// not applied.
+	InitialRejected bool `json:"initial_rejected,omitempty"`
 }

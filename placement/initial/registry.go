@@ -18,6 +18,9 @@ type Options struct {
 	// Headroom is the fraction of each host capacity placement may fill,
 	// in (0, 1] (placement.Params.Headroom).
 	Headroom float64
+	// SpreadAll: distant_pairwise uses every host from the start rather
+	// than consolidating onto the fewest (see distantpairwise.Args).
+	SpreadAll bool
 }
 
 // New returns the heuristic called method with its default arguments.
@@ -34,7 +37,7 @@ func NewWithOptions(method string, o Options) (Heuristic, error) {
 	switch method {
 	case "distant_pairwise":
 		var pl *distantpairwise.Placer
-		pl, err = distantpairwise.New(distantpairwise.Args{Headroom: o.Headroom})
+		pl, err = distantpairwise.New(distantpairwise.Args{Headroom: o.Headroom, SpreadAll: o.SpreadAll})
 		if pl != nil {
 			place = pl.Place
 		}

@@ -7,6 +7,12 @@ type Args struct {
 	// Headroom is the fraction of each host capacity placement may fill,
 	// in (0, 1]. Zero means DefaultHeadroom.
 	Headroom float64 `json:"headroom" koanf:"headroom"`
+	// SpreadAll places over every host from the start instead of the
+	// thesis's consolidation (start at the fewest hosts the analysis peak
+	// needs and open more only when nothing fits). Packing hosts to the
+	// analysis period's peaks leaves no room for what comes after it; the
+	// engine spreads.
+	SpreadAll bool `json:"spread_all" koanf:"spread_all"`
 }
 
 // DefaultHeadroom lets hosts fill up to their full capacity, like

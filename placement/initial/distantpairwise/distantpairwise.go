@@ -54,6 +54,9 @@ func (pl *Placer) Place(p pack.Problem) ([]int, error) {
 	clusters := p.Clusters(metrics, ticks)
 	s := pack.PairVariance(clusters, ref)
 	rr := roundRobin{book: book, open: p.MinHosts(metrics, ticks, pl.args.Headroom)}
+	if pl.args.SpreadAll {
+		rr.open = book.Hosts()
+	}
 
 	done := make([]bool, len(clusters))
 	var rest []int
