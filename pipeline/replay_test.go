@@ -17,6 +17,7 @@ import (
 	"hots/codecs"
 	"hots/config"
 	"hots/placement"
+	"hots/placement/kpi"
 )
 
 // dataDir finds an upstream trace: $HOTS_DATA, else <repo root>/../shared/data.
@@ -178,6 +179,25 @@ func directRun(t testing.TB, cfg config.Config, rows []traceRow) []placement.Mov
 	return moves
 }
 
+func nodeCapacities(t testing.TB, cfg config.Config) map[string][]float64 {
+	t.Helper()
+	fh, err := os.Open(filepath.Join(cfg.Connector.Parameters.DataFolder, "node_meta.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	f := UsageFields(cfg)
+	meta, err := codecs.ReadNodeMeta(fh, "node_meta.csv", f.Host, f.Metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caps := map[string][]float64{}
+	for _, h := range meta.Hosts {
+		caps[h.Name] = h.Capacity
+	}
+	return caps
+}
+
 func readMoves(t testing.TB, path string) []placement.Move {
 	t.Helper()
 	fh, err := os.Open(path)
@@ -267,6 +287,52 @@ func TestReplayUpstreamTraces(t *testing.T) {
 				t.Errorf("moves: file %d, result %d, observer %d", len(fileMoves), res.Moves, len(rec.Moves))
 			}
 			t.Logf("%s: %d moves (direct run: %d), %d loops", name, len(fileMoves), len(direct), res.Loops)
+
+			// KPIs: the actual loads are the trace re-attributed by the
+			// moves (from the tick after each), and the run never has more
+			// overloaded cells than the trace without moves, per metric.
+			moved := map[string][]placement.Move{}
+			for _, m := range fileMoves {
+				moved[m.Container] = append(moved[m.Container], m)
+			}
+			actual := map[cell][]float64{}
+			for _, r := range rows {
+				h := r.host
+				for _, m := range moved[r.container] {
+					if r.tick > m.Tick {
+						h = m.NewHost
+					}
+				}
+				c := cell{r.tick, h}
+				if actual[c] == nil {
+					actual[c] = make([]float64, len(r.values))
+				}
+				for k, v := range r.values {
+					actual[c][k] += v
+				}
+			}
+			caps := nodeCapacities(t, cfg)
+			metrics := UsageFields(cfg).Metrics
+			withMoves, without := kpi.New(metrics, caps), kpi.New(metrics, caps)
+			for _, tl := range rec.Ticks {
+				for h, load := range tl.Actual {
+					exp := actual[cell{tl.Tick, h}]
+					for k := range load {
+						if math.Abs(load[k]-exp[k]) > 1e-9*math.Max(1, math.Abs(exp[k])) {
+							t.Errorf("tick %d host %s metric %d: load after moves %v, trace re-attributed sums to %v", tl.Tick, h, k, load[k], exp[k])
+						}
+					}
+				}
+				withMoves.AddTick(tl.Tick, tl.Actual)
+				without.AddTick(tl.Tick, tl.Baseline)
+			}
+			a, b := withMoves.Totals(), without.Totals()
+			for k := range metrics {
+				if a.OverloadedCells[k] > b.OverloadedCells[k] {
+					t.Errorf("metric %s: %d overloaded cells with moves, %d without", metrics[k], a.OverloadedCells[k], b.OverloadedCells[k])
+				}
+			}
+			t.Logf("%s: overloaded cells %v -> %v, mean spread %v -> %v", name, b.OverloadedCells, a.OverloadedCells, b.MeanSpread, a.MeanSpread)
 		})
 	}
 }
