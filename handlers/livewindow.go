@@ -1,0 +1,655 @@
+package handlers
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"hots/codecs"
+	"hots/placement"
+)
+
+// LiveCheckpoint is what LiveWindow saves per domain after every tick
+// close (after that tick's moves were published) and restores from when a
+// domain first shows up in this instance.
+type LiveCheckpoint struct {
+	LastClosedTick int64
+	// Data is opaque to the store: gzipped JSON of the engine snapshot, the
+	// open-tick buffer and the relocation overrides.
+	Data []byte
+	// Offsets covered per input topic and partition: the offset after the
+	// last record folded into this state.
+	Offsets map[string]map[int32]int64
+}
+
+// ErrStaleCheckpoint is what a LiveStore returns when the table holds a
+// newer tick: another instance owns the domain now.
+var ErrStaleCheckpoint = errors.New("checkpoint is stale: another owner moved on")
+
+// LiveStore keeps checkpoints (goka tables in the service).
+type LiveStore interface {
+	Load(domain string) (LiveCheckpoint, bool, error)
+	Save(ctx context.Context, domain string, c LiveCheckpoint) error
+}
+
+// Record is one input record as the catch-up reader returns it.
+type Record struct {
+	Offset int64
+	Key    string
+	Value  []byte
+}
+
+// CatchUpFunc reads the records of one partition in [from, to), in order.
+type CatchUpFunc func(ctx context.Context, topic string, partition int32, from, to int64) ([]Record, error)
+
+// LiveWindow is stage 2 in live mode. It keeps per-domain state (open
+// ticks, relocation overrides, last closed tick, input offsets covered),
+// closes ticks by the live rule, hands each closed tick to the placement
+// stage through Emit, and checkpoints the domain once Emit returned (the
+// inner Pub/Sub blocks until every later stage acked, so the tick's moves
+// are published by then). A crash between publish and checkpoint re-closes
+// the tick from the previous checkpoint and republishes the same move ids.
+//
+// The first sample of a domain on a partition restores the domain from its
+// checkpoint and, if records were acked after that checkpoint and lost
+// with the crash, reads them again with CatchUp (only this domain's).
+type LiveWindow struct {
+	Fields      codecs.UsageFields
+	Lateness    time.Duration
+	IdleTimeout time.Duration // 0: never close on idleness
+	Placer      *Placer
+	Store       LiveStore
+	CatchUp     CatchUpFunc
+	// Emit publishes closed-tick messages to the placement stage and
+	// returns once they went through every later stage.
+	Emit func(msgs []*message.Message) error
+	// Owns, if set, says whether this instance still consumes a partition;
+	// an idle close is only made by the owner (a former owner's stale
+	// buffer must not close a tick the new owner is still filling).
+	Owns func(topic string, partition int32) bool
+	Now  func() time.Time
+	Log  *slog.Logger
+	// Hooks for metrics (optional).
+	OnSamples  func(n int)
+	OnLate     func(n int)
+	OnClosed   func(domain string, tick int64, publishSeconds float64)
+	OnRestored func(domain string, fromCheckpoint bool, caughtUp int)
+
+	ctx     context.Context
+	mu      sync.Mutex
+	domains map[string]*liveDom
+	tpNext  map[tp]int64 // per partition: offset after the last record this instance handled
+	pending []placement.Move
+}
+
+type tp struct {
+	topic     string
+	partition int32
+}
+
+type override struct {
+	Host  string `json:"host"`
+	After int64  `json:"after"`
+}
+
+type liveDom struct {
+	name        string
+	open        map[int64]*liveTick
+	first       map[int64]time.Time
+	lastArrival time.Time
+	closed      int64
+	hasClosed   bool
+	overrides   map[string]override
+	offsets     map[string]map[int32]int64
+	checked     map[tp]bool
+	dirty       bool
+}
+
+type liveTick struct {
+	samples []placement.Sample
+	seen    map[string]struct{}
+}
+
+type liveData struct {
+	Engine    json.RawMessage     `json:"engine"`
+	Open      []liveOpenTick      `json:"open,omitempty"`
+	Overrides map[string]override `json:"overrides,omitempty"`
+	Closed    int64               `json:"closed"`
+	HasClosed bool                `json:"has_closed"`
+}
+
+type liveOpenTick struct {
+	Tick    int64              `json:"tick"`
+	Samples []placement.Sample `json:"samples"`
+}
+
+// Start sets the context that bounds checkpoint saves and retries. It
+// should outlive the consuming context, so that a graceful shutdown can
+// still checkpoint.
+func (w *LiveWindow) Start(ctx context.Context) { w.ctx = ctx }
+
+func (w *LiveWindow) now() time.Time {
+	if w.Now != nil {
+		return w.Now()
+	}
+	return time.Now()
+}
+
+func (w *LiveWindow) log() *slog.Logger {
+	if w.Log != nil {
+		return w.Log
+	}
+	return slog.Default()
+}
+
+// Decided is the Placer's OnDecision hook: the moves become relocation
+// overrides once Emit returned. It runs while Handle waits in Emit, so it
+// takes no lock (the inner Pub/Sub orders the two goroutines).
+func (w *LiveWindow) Decided(d *placement.Decision) { w.pending = append(w.pending, d.Moves...) }
+
+// Next returns the offset after the last record handled per partition.
+func (w *LiveWindow) Next() map[string]map[int32]int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := map[string]map[int32]int64{}
+	for k, v := range w.tpNext {
+		if out[k.topic] == nil {
+			out[k.topic] = map[int32]int64{}
+		}
+		out[k.topic][k.partition] = v
+	}
+	return out
+}
+
+// Domains is the number of domains held in memory.
+func (w *LiveWindow) Domains() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.domains)
+}
+
+// WithLock runs f while no tick is being handled (node capacity updates).
+func (w *LiveWindow) WithLock(f func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	f()
+}
+
+// Handle is the handler func for decoded sample messages.
+func (w *LiveWindow) Handle(msg *message.Message) error {
+	if msg.Metadata.Get(codecs.MetaKind) != codecs.KindSamples {
+		return nil
+	}
+	ss, err := codecs.DecodeSamples(msg.Payload)
+	if err != nil {
+		return Permanent(err)
+	}
+	src := tp{topic: msg.Metadata.Get(codecs.MetaSource), partition: -1}
+	off := int64(-1)
+	if p, err := strconv.ParseInt(msg.Metadata.Get(codecs.MetaPartition), 10, 32); err == nil {
+		src.partition = int32(p)
+	}
+	if o, err := strconv.ParseInt(msg.Metadata.Get(codecs.MetaOffset), 10, 64); err == nil {
+		off = o
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	start := w.now()
+	defer w.compensateStall(start)
+	if w.domains == nil {
+		w.domains, w.tpNext = map[string]*liveDom{}, map[tp]int64{}
+	}
+	if off >= 0 {
+		// A gap on a partition means another instance handled records in
+		// between: what we hold for domains of that partition may be stale.
+		if next, ok := w.tpNext[src]; ok && off > next {
+			w.evictPartition(src)
+		}
+		if off+1 > w.tpNext[src] {
+			w.tpNext[src] = off + 1
+		}
+	}
+	if w.OnSamples != nil {
+		w.OnSamples(len(ss))
+	}
+	for _, part := range byDomain(ss) {
+		d, err := w.acquire(part[0].Domain, src, off)
+		if err != nil {
+			return err
+		}
+		if off >= 0 && off < d.offsets[src.topic][src.partition] {
+			continue // already folded into the restored state
+		}
+		if err := w.foldAndClose(d, part, src, off, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// compensateStall moves idle clocks forward by the time a handling was
+// blocked (a broker outage, a goka rebalance): samples could not arrive
+// meanwhile, so that time must not count as idle.
+func (w *LiveWindow) compensateStall(start time.Time) {
+	if d := w.now().Sub(start); d > 500*time.Millisecond {
+		for _, ld := range w.domains {
+			ld.lastArrival = ld.lastArrival.Add(d)
+		}
+	}
+}
+
+func byDomain(ss []placement.Sample) [][]placement.Sample {
+	var out [][]placement.Sample
+	idx := map[string]int{}
+	for _, s := range ss {
+		i, ok := idx[s.Domain]
+		if !ok {
+			i = len(out)
+			idx[s.Domain] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], s)
+	}
+	return out
+}
+
+func (w *LiveWindow) evictPartition(src tp) {
+	for name, d := range w.domains {
+		if _, ok := d.offsets[src.topic][src.partition]; ok {
+			w.log().Info("partition came back after another owner: domain state will be restored", "domain", name, "topic", src.topic, "partition", src.partition)
+			delete(w.domains, name)
+			w.Placer.DropEngine(name)
+		}
+	}
+}
+
+// foldAndClose adds samples of one record, records its offset, and closes
+// what the live rule says is due.
+func (w *LiveWindow) foldAndClose(d *liveDom, ss []placement.Sample, src tp, off int64, catchingUp bool) error {
+	now := w.now()
+	late := 0
+	for _, s := range ss {
+		if d.hasClosed && s.Tick <= d.closed {
+			late++
+			continue
+		}
+		ot := d.open[s.Tick]
+		if ot == nil {
+			ot = &liveTick{seen: map[string]struct{}{}}
+			d.open[s.Tick] = ot
+			d.first[s.Tick] = now
+		}
+		if _, dup := ot.seen[s.Container]; dup {
+			continue // first sample of (tick, container) wins
+		}
+		ot.seen[s.Container] = struct{}{}
+		ot.samples = append(ot.samples, s)
+	}
+	if now.After(d.lastArrival) {
+		d.lastArrival = now
+	}
+	if late > 0 && w.OnLate != nil {
+		w.OnLate(late)
+	}
+	if off >= 0 {
+		if d.offsets[src.topic] == nil {
+			d.offsets[src.topic] = map[int32]int64{}
+		}
+		d.offsets[src.topic][src.partition] = off + 1
+	}
+	d.dirty = true
+	if upTo, ok := w.due(d, now); ok {
+		return w.closeUpTo(d, upTo)
+	}
+	return nil
+}
+
+// due applies the live rule: every open tick before the newest tick whose
+// first sample is at least Lateness old, or all of them after IdleTimeout
+// without samples.
+func (w *LiveWindow) due(d *liveDom, now time.Time) (int64, bool) {
+	if len(d.open) == 0 {
+		return 0, false
+	}
+	open := make([]int64, 0, len(d.open))
+	for t := range d.open {
+		open = append(open, t)
+	}
+	slices.Sort(open)
+	if w.IdleTimeout > 0 && now.Sub(d.lastArrival) >= w.IdleTimeout {
+		return open[len(open)-1], true
+	}
+	for i := len(open) - 1; i > 0; i-- {
+		if now.Sub(d.first[open[i]]) >= w.Lateness {
+			return open[i-1], true
+		}
+	}
+	return 0, false
+}
+
+// closeUpTo closes ticks one at a time, so that the moves of tick t are
+// overrides before tick t+1's samples are re-attributed, then checkpoints.
+func (w *LiveWindow) closeUpTo(d *liveDom, upTo int64) error {
+	var ticks []int64
+	for t := range d.open {
+		if t <= upTo {
+			ticks = append(ticks, t)
+		}
+	}
+	slices.Sort(ticks)
+	for _, t := range ticks {
+		ss := d.open[t].samples
+		for i := range ss {
+			if ov, ok := d.overrides[ss[i].Container]; ok && t > ov.After && ov.Host != ss[i].Host {
+				ss[i].TraceHost, ss[i].Host = ss[i].Host, ov.Host
+			}
+		}
+		delete(d.open, t)
+		delete(d.first, t)
+		d.closed, d.hasClosed = t, true
+		w.pending = w.pending[:0]
+		start := w.now()
+		msgs := TickMessages([]placement.TickBatch{{Domain: d.name, Tick: t, Samples: ss}})
+		if err := w.retry("publish closed tick", func() error { return w.Emit(msgs) }); err != nil {
+			return err
+		}
+		for _, mv := range w.pending {
+			if mv.Domain == d.name { // moves arrive in tick order: the latest wins
+				d.overrides[mv.Container] = override{Host: mv.NewHost, After: mv.Tick}
+			}
+		}
+		w.pending = w.pending[:0]
+		if w.OnClosed != nil {
+			w.OnClosed(d.name, t, w.now().Sub(start).Seconds())
+		}
+	}
+	return w.checkpoint(d)
+}
+
+func (w *LiveWindow) checkpoint(d *liveDom) error {
+	e, err := w.Placer.Engine(d.name)
+	if err != nil {
+		return err
+	}
+	snap, err := e.Snapshot()
+	if err != nil {
+		return err
+	}
+	ld := liveData{Engine: snap, Overrides: d.overrides, Closed: d.closed, HasClosed: d.hasClosed}
+	for t, ot := range d.open {
+		ld.Open = append(ld.Open, liveOpenTick{Tick: t, Samples: ot.samples})
+	}
+	slices.SortFunc(ld.Open, func(a, b liveOpenTick) int { return int(a.Tick - b.Tick) })
+	data, err := gzipJSON(ld)
+	if err != nil {
+		return err
+	}
+	cp := LiveCheckpoint{LastClosedTick: math.MinInt64 / 2, Data: data, Offsets: d.offsets}
+	if d.hasClosed {
+		cp.LastClosedTick = d.closed
+	}
+	err = w.retry("checkpoint "+d.name, func() error {
+		err := w.Store.Save(w.context(), d.name, cp)
+		if errors.Is(err, ErrStaleCheckpoint) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	d.dirty = false
+	return nil
+}
+
+// acquire returns the domain's state, restoring it from its checkpoint
+// and catching up on the partition when this instance sees the domain (or
+// the domain on this partition) for the first time.
+func (w *LiveWindow) acquire(name string, src tp, off int64) (*liveDom, error) {
+	d := w.domains[name]
+	caught := 0
+	fromCheckpoint := false
+	if d == nil {
+		var cp LiveCheckpoint
+		var ok bool
+		if err := w.retry("load checkpoint "+name, func() error {
+			var err error
+			cp, ok, err = w.Store.Load(name)
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		var err error
+		if d, err = w.restore(name, cp, ok); err != nil {
+			return nil, fmt.Errorf("domain %s: restore: %w", name, Permanent(err))
+		}
+		fromCheckpoint = ok
+		w.domains[name] = d
+		defer func() {
+			if w.OnRestored != nil {
+				w.OnRestored(name, fromCheckpoint, caught)
+			}
+		}()
+	}
+	if off < 0 || d.checked[src] {
+		return d, nil
+	}
+	d.checked[src] = true
+	from, ok := d.offsets[src.topic][src.partition]
+	if !ok {
+		from = 0
+	}
+	if off <= from || w.CatchUp == nil {
+		return d, nil
+	}
+	var recs []Record
+	if err := w.retry("catch up "+name, func() error {
+		var err error
+		recs, err = w.CatchUp(w.context(), src.topic, src.partition, from, off)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		ss, err := codecs.DecodeSamplesJSON(r.Value, codecs.Position{Source: src.topic, Partition: src.partition, Offset: r.Offset}, r.Key, w.Fields)
+		if err != nil {
+			continue // it went to the poison queue the first time
+		}
+		var mine []placement.Sample
+		for _, s := range ss {
+			if s.Domain == name {
+				mine = append(mine, s)
+			}
+		}
+		if len(mine) == 0 {
+			continue
+		}
+		caught++
+		if err := w.foldAndClose(d, mine, src, r.Offset, true); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+func (w *LiveWindow) restore(name string, cp LiveCheckpoint, ok bool) (*liveDom, error) {
+	d := &liveDom{name: name, open: map[int64]*liveTick{}, first: map[int64]time.Time{},
+		overrides: map[string]override{}, offsets: map[string]map[int32]int64{}, checked: map[tp]bool{},
+		lastArrival: w.now()}
+	if !ok {
+		e, err := placement.New(name, w.Placer.Params, w.Placer.Hosts)
+		if err != nil {
+			return nil, err
+		}
+		w.Placer.SetEngine(name, e)
+		return d, nil
+	}
+	var ld liveData
+	if err := gunzipJSON(cp.Data, &ld); err != nil {
+		return nil, err
+	}
+	e, err := placement.Restore(ld.Engine)
+	if err != nil {
+		return nil, err
+	}
+	// Capacities learnt since the checkpoint (node_meta, nodes topic) win.
+	for _, h := range w.Placer.Hosts {
+		if err := e.SetHost(h); err != nil {
+			return nil, err
+		}
+	}
+	w.Placer.SetEngine(name, e)
+	now := w.now()
+	for _, ot := range ld.Open {
+		o := &liveTick{samples: ot.Samples, seen: map[string]struct{}{}}
+		for _, s := range ot.Samples {
+			o.seen[s.Container] = struct{}{}
+		}
+		d.open[ot.Tick], d.first[ot.Tick] = o, now
+	}
+	if ld.Overrides != nil {
+		d.overrides = ld.Overrides
+	}
+	d.closed, d.hasClosed = ld.Closed, ld.HasClosed
+	for t, ps := range cp.Offsets {
+		d.offsets[t] = map[int32]int64{}
+		for p, o := range ps {
+			d.offsets[t][p] = o
+		}
+	}
+	return d, nil
+}
+
+// Tick closes what is due by time (lateness, idleness) in every domain
+// this instance owns. The service calls it periodically.
+func (w *LiveWindow) Tick() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	names := make([]string, 0, len(w.domains))
+	for n := range w.domains {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	now := w.now()
+	for _, n := range names {
+		d := w.domains[n]
+		if d == nil || !w.owns(d) {
+			continue
+		}
+		if upTo, ok := w.due(d, now); ok {
+			if err := w.closeUpTo(d, upTo); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (w *LiveWindow) owns(d *liveDom) bool {
+	if w.Owns == nil {
+		return true
+	}
+	for t, ps := range d.offsets {
+		for p := range ps {
+			if !w.Owns(t, p) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Run calls Tick every interval until ctx ends.
+func (w *LiveWindow) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := w.Tick(); err != nil && ctx.Err() == nil {
+				w.log().Error("live window: timed close failed", "err", err)
+			}
+		}
+	}
+}
+
+// Flush checkpoints every domain holding samples not yet checkpointed
+// (graceful shutdown: a restart then needs no catch-up).
+func (w *LiveWindow) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var errs []error
+	for _, d := range w.domains {
+		if d.dirty && w.owns(d) {
+			errs = append(errs, w.checkpoint(d))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (w *LiveWindow) context() context.Context {
+	if w.ctx != nil {
+		return w.ctx
+	}
+	return context.Background()
+}
+
+// retry runs f until it succeeds or the save context ends: infrastructure
+// errors (broker away, rebalance) must hold the stream, not poison it.
+func (w *LiveWindow) retry(what string, f func() error) error {
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := f()
+		if err == nil || IsPermanent(err) {
+			return err
+		}
+		ctx := w.context()
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w (%w)", what, err, ctx.Err())
+		}
+		w.log().Warn("live window: retrying", "what", what, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+func gzipJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if err := json.NewEncoder(zw).Encode(v); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func gunzipJSON(b []byte, v any) error {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, v)
+}
