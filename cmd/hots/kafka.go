@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"hots/codecs"
+	"hots/config"
+	"hots/connectors/kafka/devbroker"
+	"hots/pipeline"
+)
+
+func init() {
+	runKafka = func(ctx context.Context, cfg config.Config, log *slog.Logger, _ io.Writer) error {
+		return pipeline.RunLive(ctx, cfg, log)
+	}
+	register(command{"broker", "run a development Kafka-protocol broker (kfake; not for production)", cmdBroker})
+	register(command{"produce", "publish a CSV trace to the usage topic in tick order (JSON records keyed by domain)", cmdProduce})
+}
+
+func cmdBroker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("broker", stderr)
+	ports := fs.IntSlice("ports", []int{9092}, "one port per broker (0 = any free port)")
+	parts := fs.Int("partitions", 6, "partitions of auto-created topics")
+	dataDir := fs.String("data-dir", "", "keep records and committed offsets here across restarts (default: in memory)")
+	topics := fs.StringSlice("topics", nil, "topics to create at start")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	return devbroker.RunUntilSignal(ctx, devbroker.Options{Ports: *ports, Partitions: *parts, DataDir: *dataDir, Topics: *topics}, stdout)
+}
+
+func cmdProduce(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("produce", stderr)
+	file, strict := loadFlagsNoConfigKeys(fs)
+	data := fs.String("data", "", "trace folder holding container_usage.csv (required)")
+	brokers := fs.StringSlice("brokers", nil, "brokers (default: kafka.brokers of the configuration)")
+	topic := fs.String("topic", "", "usage topic (default: the first of kafka.usage_topics)")
+	rate := fs.Float64("rate", 0, "samples per second (0 = as fast as possible)")
+	domain := fs.String("domain", "", "domain (message key) of rows that name none (default: connector.parameters.domain)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *data == "" {
+		return fmt.Errorf("%w: produce: --data is required", errUsage)
+	}
+	cfg, rep, err := loadConfig(fs, *file, *strict)
+	for _, w := range rep.Warnings() {
+		fmt.Fprintln(stderr, "hots: config:", w)
+	}
+	if err != nil {
+		return err
+	}
+	lo, err := pipeline.LiveOptionsFrom(*cfg)
+	if err != nil && len(*brokers) == 0 {
+		return err
+	}
+	if len(*brokers) > 0 {
+		lo.Kafka.Brokers = *brokers
+	}
+	if *topic == "" {
+		*topic = lo.Kafka.UsageTopics[0]
+	}
+	fields := pipeline.UsageFields(*cfg)
+	if *domain != "" {
+		fields.DefaultDomain = *domain
+	}
+	name := cfg.Connector.Parameters.FileName
+	if name == "" {
+		name = "container_usage.csv"
+	}
+	recs, err := readTrace(filepath.Join(*data, name), fields)
+	if err != nil {
+		return err
+	}
+	prod, err := newProducer(ctx, lo.Kafka.Brokers)
+	if err != nil {
+		return err
+	}
+	defer prod.Close()
+	start := time.Now()
+	domains := map[string]int{}
+	const chunk = 500
+	for i := 0; i < len(recs); i += chunk {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		end := min(i+chunk, len(recs))
+		if *rate > 0 {
+			end = min(i+max(1, int(*rate/20)), len(recs)) // 20 sends per second
+		}
+		msgs := make([]*sarama.ProducerMessage, 0, end-i)
+		for _, r := range recs[i:end] {
+			msgs = append(msgs, &sarama.ProducerMessage{Topic: *topic, Key: sarama.StringEncoder(r.domain), Value: sarama.ByteEncoder(r.value)})
+			domains[r.domain]++
+		}
+		if err := prod.SendMessages(msgs); err != nil {
+			return fmt.Errorf("produce: %w", err)
+		}
+		if *rate > 0 {
+			due := start.Add(time.Duration(float64(end) / *rate * float64(time.Second)))
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Until(due)):
+			}
+		}
+	}
+	el := time.Since(start)
+	fmt.Fprintf(stdout, "produced %d samples (%d domains) to %s in %.2fs (%.0f samples/s)\n", len(recs), len(domains), *topic,
+		el.Seconds(), float64(len(recs))/max(el.Seconds(), 1e-9))
+	return nil
+}
+
+// loadFlagsNoConfigKeys registers --config and --strict only: produce's
+// own flags must not clash with the configuration flags.
+func loadFlagsNoConfigKeys(fsx interface {
+	StringP(name, shorthand, value, usage string) *string
+	Bool(name string, value bool, usage string) *bool
+}) (*string, *bool) {
+	file := fsx.StringP("config", "c", "", "config file, JSON or YAML (field names, metrics, brokers, topics)")
+	strict := fsx.Bool("strict", false, "unknown configuration keys are errors")
+	return file, strict
+}
+
+type traceRecord struct {
+	tick   int64
+	domain string
+	value  []byte
+}
+
+// readTrace reads a usage CSV into JSON records, stably sorted by tick
+// (the order file replay uses), keeping the configured field names so the
+// service decodes them with the same configuration.
+func readTrace(path string, f codecs.UsageFields) ([]traceRecord, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	r := csv.NewReader(fh)
+	r.ReuseRecord = false
+	header, err := r.Read()
+	if err != nil {
+		return nil, fmt.Errorf("%s: header: %w", path, err)
+	}
+	h, err := codecs.NewUsageHeader(path, header, f)
+	if err != nil {
+		return nil, err
+	}
+	f = h.Fields()
+	var out []traceRecord
+	for line := int64(2); ; line++ {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+		tick, err := h.ParseTick(rec, line)
+		if err != nil {
+			return nil, err
+		}
+		dom := h.DomainOf(rec)
+		obj := map[string]any{f.Tick: tick, f.Individual: rec[h.Container], f.Host: rec[h.Host]}
+		for i, m := range f.Metrics {
+			v, err := strconv.ParseFloat(rec[h.Metrics[i]], 64)
+			if err != nil {
+				return nil, fmt.Errorf("%s:%d: metric %s: %w", path, line, m, err)
+			}
+			obj[m] = v
+		}
+		b, err := json.Marshal(obj)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, traceRecord{tick: tick, domain: dom, value: b})
+	}
+	slices.SortStableFunc(out, func(a, b traceRecord) int {
+		switch {
+		case a.tick < b.tick:
+			return -1
+		case a.tick > b.tick:
+			return 1
+		}
+		return 0
+	})
+	return out, nil
+}
+
+func newProducer(ctx context.Context, brokers []string) (sarama.SyncProducer, error) {
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V3_6_0_0
+	sc.ClientID = "hots-produce"
+	sc.Producer.Return.Successes = true
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	sc.Metadata.Retry.Backoff = 100 * time.Millisecond
+	wait := 100 * time.Millisecond
+	for {
+		p, err := sarama.NewSyncProducer(brokers, sc)
+		if err == nil {
+			return p, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+		if wait *= 2; wait > 5*time.Second {
+			return nil, fmt.Errorf("no broker reachable at %v: %w", brokers, err)
+		}
+	}
+}
