@@ -53,8 +53,9 @@ type RawBatch struct {
 // only ever come from our own connector, so the detail is not worth more.
 var errShort = errors.New("truncated or malformed binary batch")
 
-// MarshalBinary: source, header, then rows as (line, trace host, fields),
-// strings length-prefixed with uvarints.
+// MarshalBinary: source, header, the row count (4 bytes, little endian, so
+// a RowBatchWriter can fill it in at the end), then rows as (line, trace
+// host, fields), strings length-prefixed with uvarints.
 func (b *RawBatch) MarshalBinary() ([]byte, error) {
 	n := 16 + len(b.Source)
 	for _, h := range b.Header {
@@ -66,13 +67,8 @@ func (b *RawBatch) MarshalBinary() ([]byte, error) {
 			n += len(f) + 1
 		}
 	}
-	out := make([]byte, 0, n)
-	out = appendString(out, b.Source)
-	out = binary.AppendUvarint(out, uint64(len(b.Header)))
-	for _, h := range b.Header {
-		out = appendString(out, h)
-	}
-	out = binary.AppendUvarint(out, uint64(len(b.Rows)))
+	out := appendBatchHead(make([]byte, 0, n), b.Source, b.Header)
+	binary.LittleEndian.PutUint32(out[len(out)-4:], uint32(len(b.Rows)))
 	for _, r := range b.Rows {
 		out = binary.AppendVarint(out, r.Line)
 		out = appendString(out, r.TraceHost)
@@ -82,6 +78,15 @@ func (b *RawBatch) MarshalBinary() ([]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+func appendBatchHead(out []byte, source string, header []string) []byte {
+	out = appendString(out, source)
+	out = binary.AppendUvarint(out, uint64(len(header)))
+	for _, h := range header {
+		out = appendString(out, h)
+	}
+	return append(out, 0, 0, 0, 0) // row count
 }
 
 // UnmarshalBinary is the inverse of MarshalBinary. All field strings of a
@@ -94,7 +99,7 @@ func (b *RawBatch) UnmarshalBinary(data []byte) error {
 	for i := 0; i < nh && r.err == nil; i++ {
 		b.Header = append(b.Header, r.str())
 	}
-	nr := r.count()
+	nr := r.rowCount()
 	b.Rows = make([]RawRow, 0, nr)
 	for i := 0; i < nr && r.err == nil; i++ {
 		row := RawRow{Line: r.varint(), TraceHost: r.str()}
@@ -111,6 +116,110 @@ func (b *RawBatch) UnmarshalBinary(data []byte) error {
 	return r.err
 }
 
+// RowBatchWriter builds a RawBatch's binary form row by row from byte
+// fields, without making strings (the file connector's hot path). The
+// result is identical to MarshalBinary of the same rows.
+type RowBatchWriter struct {
+	buf     []byte
+	rows    int
+	countAt int
+}
+
+// Reset starts a batch; the writer keeps no reference to the previous
+// payload (Bytes handed it over). sizeHint is the expected payload size.
+func (w *RowBatchWriter) Reset(source string, header []string, sizeHint int) {
+	w.buf = appendBatchHead(make([]byte, 0, max(sizeHint, 64)), source, header)
+	w.rows, w.countAt = 0, len(w.buf)-4
+}
+
+// Rows is the number of rows appended since Reset.
+func (w *RowBatchWriter) Rows() int { return w.rows }
+
+// Len is the payload size so far.
+func (w *RowBatchWriter) Len() int { return len(w.buf) }
+
+// AppendRow adds one record. When newHost is not empty the record was
+// re-attributed: field hostCol is written as newHost and the record's own
+// value there becomes the row's TraceHost.
+func (w *RowBatchWriter) AppendRow(line int64, fields [][]byte, hostCol int, newHost string) {
+	w.buf = binary.AppendVarint(w.buf, line)
+	if newHost != "" {
+		w.buf = appendBytes(w.buf, fields[hostCol])
+	} else {
+		w.buf = append(w.buf, 0)
+	}
+	w.buf = binary.AppendUvarint(w.buf, uint64(len(fields)))
+	for i, f := range fields {
+		if newHost != "" && i == hostCol {
+			w.buf = appendString(w.buf, newHost)
+			continue
+		}
+		w.buf = appendBytes(w.buf, f)
+	}
+	w.rows++
+}
+
+// Bytes completes the batch and hands its payload over.
+func (w *RowBatchWriter) Bytes() []byte {
+	out := w.buf
+	binary.LittleEndian.PutUint32(out[w.countAt:], uint32(w.rows))
+	w.buf, w.rows = nil, 0
+	return out
+}
+
+// RowBatchReader reads a RawBatch payload row by row without copying:
+// every []byte it returns is a view of the payload, valid as long as the
+// payload is.
+type RowBatchReader struct {
+	r      reader
+	Source []byte
+	Header [][]byte
+	rows   int
+	fields [][]byte
+}
+
+// Reset reads the batch head.
+func (rd *RowBatchReader) Reset(data []byte) error {
+	rd.r = reader{buf: data}
+	rd.Source = rd.r.bytes()
+	nh := rd.r.count()
+	rd.Header = rd.Header[:0]
+	for i := 0; i < nh && rd.r.err == nil; i++ {
+		rd.Header = append(rd.Header, rd.r.bytes())
+	}
+	rd.rows = rd.r.rowCount()
+	return rd.r.err
+}
+
+// Len is the number of rows the head announces.
+func (rd *RowBatchReader) Len() int { return rd.rows }
+
+// Next returns the next row; fields is reused by the following call. ok is
+// false at the end or on a malformed payload (see Err).
+func (rd *RowBatchReader) Next() (line int64, traceHost []byte, fields [][]byte, ok bool) {
+	if rd.rows == 0 || rd.r.err != nil {
+		if rd.r.err == nil && rd.r.off != len(rd.r.buf) {
+			rd.r.err = errShort
+		}
+		return 0, nil, nil, false
+	}
+	rd.rows--
+	line = rd.r.varint()
+	traceHost = rd.r.bytes()
+	nf := rd.r.count()
+	rd.fields = rd.fields[:0]
+	for j := 0; j < nf && rd.r.err == nil; j++ {
+		rd.fields = append(rd.fields, rd.r.bytes())
+	}
+	if rd.r.err != nil {
+		return 0, nil, nil, false
+	}
+	return line, traceHost, rd.fields, true
+}
+
+// Err is the payload's problem, if any, once Next returned false.
+func (rd *RowBatchReader) Err() error { return rd.r.err }
+
 // EncodeSamples is the payload of samples and closed-tick messages: a
 // compact binary form (JSON would cost more than the whole window stage).
 func EncodeSamples(ss []placement.Sample) []byte {
@@ -118,34 +227,65 @@ func EncodeSamples(ss []placement.Sample) []byte {
 	for i := range ss {
 		n += 16 + len(ss[i].Domain) + len(ss[i].Container) + len(ss[i].Host) + len(ss[i].TraceHost) + 8*len(ss[i].Values)
 	}
-	out := make([]byte, 0, n)
-	out = binary.AppendUvarint(out, uint64(len(ss)))
+	var w SampleWriter
+	w.Reset(n)
 	for i := range ss {
 		s := &ss[i]
-		out = appendString(out, s.Domain)
-		out = binary.AppendVarint(out, s.Tick)
-		out = appendString(out, s.Container)
-		out = appendString(out, s.Host)
-		out = appendString(out, s.TraceHost)
-		out = binary.AppendUvarint(out, uint64(len(s.Values)))
-		for _, v := range s.Values {
-			out = binary.LittleEndian.AppendUint64(out, math.Float64bits(v))
-		}
+		w.buf = appendString(w.buf, s.Domain)
+		w.buf = binary.AppendVarint(w.buf, s.Tick)
+		w.buf = appendString(w.buf, s.Container)
+		w.buf = appendString(w.buf, s.Host)
+		w.buf = appendString(w.buf, s.TraceHost)
+		w.appendValues(s.Values)
 	}
+	return w.Bytes()
+}
+
+// SampleWriter builds an EncodeSamples payload sample by sample.
+type SampleWriter struct {
+	buf []byte
+	n   int
+}
+
+// Reset starts a payload of about sizeHint bytes.
+func (w *SampleWriter) Reset(sizeHint int) {
+	w.buf = append(make([]byte, 0, max(sizeHint, 4)), 0, 0, 0, 0)
+	w.n = 0
+}
+
+// Len is the number of samples written since Reset.
+func (w *SampleWriter) Len() int { return w.n }
+
+func (w *SampleWriter) appendValues(vs []float64) {
+	w.buf = binary.AppendUvarint(w.buf, uint64(len(vs)))
+	for _, v := range vs {
+		w.buf = binary.LittleEndian.AppendUint64(w.buf, math.Float64bits(v))
+	}
+	w.n++
+}
+
+// Bytes completes the payload and hands it over.
+func (w *SampleWriter) Bytes() []byte {
+	if w.buf == nil {
+		w.Reset(0)
+	}
+	binary.LittleEndian.PutUint32(w.buf, uint32(w.n))
+	out := w.buf
+	w.buf, w.n = nil, 0
 	return out
 }
 
 // DecodeSamples is the inverse of EncodeSamples.
 func DecodeSamples(data []byte) ([]placement.Sample, error) {
 	r := reader{buf: data, all: string(data)}
-	n := r.count()
+	n := r.rowCount()
 	out := make([]placement.Sample, 0, n)
 	var vals []float64
 	for i := 0; i < n && r.err == nil; i++ {
 		s := placement.Sample{Domain: r.str(), Tick: r.varint(), Container: r.str(), Host: r.str(), TraceHost: r.str()}
 		nv := r.count()
 		if nv > len(vals) {
-			vals = make([]float64, max(nv, 1024))
+			vals = make([]float64, max(nv, min(1024, nv*(n-i))))
 		}
 		s.Values, vals = vals[:nv:nv], vals[nv:]
 		for j := range nv {
@@ -208,6 +348,37 @@ func (r *reader) count() int {
 		return 0
 	}
 	return int(v)
+}
+
+func appendBytes(b []byte, s []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// rowCount reads a 4-byte count and checks it against the bytes left
+// (every row or sample takes at least two bytes).
+func (r *reader) rowCount() int {
+	if r.err != nil || len(r.buf)-r.off < 4 {
+		r.err = errShort
+		return 0
+	}
+	v := binary.LittleEndian.Uint32(r.buf[r.off:])
+	r.off += 4
+	if uint64(v) > uint64(len(r.buf)-r.off) {
+		r.err = errShort
+		return 0
+	}
+	return int(v)
+}
+
+func (r *reader) bytes() []byte {
+	n := r.count()
+	if r.err != nil {
+		return nil
+	}
+	b := r.buf[r.off : r.off+n : r.off+n]
+	r.off += n
+	return b
 }
 
 func (r *reader) str() string {

@@ -219,7 +219,17 @@ func FuzzBinaryBatches(f *testing.F) {
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var rb RawBatch
-		_ = rb.UnmarshalBinary(b)
+		uerr := rb.UnmarshalBinary(b)
 		_, _ = DecodeSamples(b)
+		var rd RowBatchReader // must agree with UnmarshalBinary
+		var rows []RawRow
+		if err := rd.Reset(b); err == nil {
+			for line, th, fields, ok := rd.Next(); ok; line, th, fields, ok = rd.Next() {
+				rows = append(rows, RawRow{Line: line, TraceHost: string(th), Fields: Strings(fields)})
+			}
+		}
+		if (rd.Err() == nil) != (uerr == nil) || (uerr == nil && len(rows) != len(rb.Rows)) {
+			t.Fatalf("reader err %v rows %d, UnmarshalBinary err %v rows %d", rd.Err(), len(rows), uerr, len(rb.Rows))
+		}
 	})
 }

@@ -1,9 +1,12 @@
 package codecs
 
 import (
+	"encoding/binary"
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+	"unsafe"
 
 	"hots/placement"
 )
@@ -182,3 +185,160 @@ func metricProblem(v float64, err error) string {
 	}
 	return ""
 }
+
+// The byte-field fast path. The file connector and the decode stage see
+// records as []byte views of a read buffer or of a message payload; these
+// functions decode them without building strings. They accept exactly what
+// the string functions above accept, with bit-identical values (the tests
+// check it on a corpus and by fuzzing); when they refuse a record the
+// caller runs the string function on it to get the RowError, so there is
+// one source of truth for messages.
+
+// TickOf is ParseTick for byte fields: ok is false when ParseTick would
+// return an error.
+func (h *UsageHeader) TickOf(fields [][]byte) (int64, bool) {
+	if len(fields) != len(h.Names) {
+		return 0, false
+	}
+	return parseInt(fields[h.Tick])
+}
+
+// DomainBytes is DomainOf for byte fields; nil means the default domain.
+func (h *UsageHeader) DomainBytes(fields [][]byte) []byte {
+	if h.Domain >= 0 && h.Domain < len(fields) && len(fields[h.Domain]) > 0 {
+		return fields[h.Domain]
+	}
+	return nil
+}
+
+// AppendSample decodes a record given as byte fields, as Sample does, and
+// appends the sample (with traceHost) to w. It returns false, having
+// written nothing, when Sample would refuse the record.
+func (h *UsageHeader) AppendSample(w *SampleWriter, fields [][]byte, traceHost []byte) bool {
+	if len(fields) != len(h.Names) {
+		return false
+	}
+	tick, ok := parseInt(fields[h.Tick])
+	c, host := fields[h.Container], fields[h.Host]
+	if !ok || len(c) == 0 || len(host) == 0 {
+		return false
+	}
+	mark := len(w.buf)
+	if d := h.DomainBytes(fields); d != nil {
+		w.buf = appendBytes(w.buf, d)
+	} else {
+		w.buf = appendString(w.buf, h.fields.DefaultDomain)
+	}
+	w.buf = binary.AppendVarint(w.buf, tick)
+	w.buf = appendBytes(w.buf, c)
+	w.buf = appendBytes(w.buf, host)
+	w.buf = appendBytes(w.buf, traceHost)
+	w.buf = binary.AppendUvarint(w.buf, uint64(len(h.Metrics)))
+	for _, col := range h.Metrics {
+		v, ok := parseFloat(fields[col])
+		if !ok || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			w.buf = w.buf[:mark]
+			return false
+		}
+		w.buf = binary.LittleEndian.AppendUint64(w.buf, math.Float64bits(v))
+	}
+	w.n++
+	return true
+}
+
+// Strings copies byte fields into strings (for the slow paths: errors).
+func Strings(fields [][]byte) []string {
+	out := make([]string, len(fields))
+	for i, f := range fields {
+		out[i] = string(f)
+	}
+	return out
+}
+
+// view is a string sharing b's bytes, for the strconv fallbacks below
+// only: strconv does not retain its argument (its errors copy it), and b
+// is not modified while the call runs, so the view never outlives b or
+// sees it change.
+func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// parseInt is strconv.ParseInt(strings.TrimSpace(b), 10, 64) == nil. The
+// fast path takes up to 18 ASCII digits with an optional '-' (no overflow
+// possible); anything else goes to strconv on a string view of b.
+func parseInt(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	d := b
+	if neg {
+		d = b[1:]
+	}
+	if n := len(d); n > 0 && n <= 18 {
+		var v int64
+		for _, c := range d {
+			if c-'0' > 9 {
+				goto slow
+			}
+			v = v*10 + int64(c-'0')
+		}
+		if neg {
+			v = -v
+		}
+		return v, true
+	}
+slow:
+	v, err := strconv.ParseInt(trimSpace(view(b)), 10, 64)
+	return v, err == nil
+}
+
+// float64pow10 are the powers of ten a float64 holds exactly.
+var float64pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// parseFloat is strconv.ParseFloat(strings.TrimSpace(b), 64) with err ==
+// nil. The fast path takes plain decimals (digits, at most one '.', no
+// sign or exponent) whose digits make an integer m < 2^53 with at most 22
+// after the point: m and 10^k are exact float64s, so m / 10^k is the
+// correctly rounded value, the one strconv returns (it takes the same
+// exact path for such inputs). Anything else goes to strconv on a string
+// view of b.
+func parseFloat(b []byte) (float64, bool) {
+	var m uint64
+	digits, frac, dot := 0, 0, false
+	for _, c := range b {
+		switch {
+		case c-'0' <= 9:
+			if digits == 19 {
+				goto slow
+			}
+			m = m*10 + uint64(c-'0')
+			digits++
+			if dot {
+				frac++
+			}
+		case c == '.' && !dot:
+			dot = true
+		default:
+			goto slow
+		}
+	}
+	if digits == 0 || m >= 1<<53 || frac >= len(float64pow10) {
+		goto slow
+	}
+	if frac == 0 {
+		return float64(m), true
+	}
+	return float64(m) / float64pow10[frac], true
+slow:
+	v, err := strconv.ParseFloat(trimSpace(view(b)), 64)
+	return v, err == nil
+}
+
+// trimSpace is strings.TrimSpace without its Unicode work when the ends
+// are plain ASCII non-space bytes (the common case).
+func trimSpace(s string) string {
+	if len(s) > 0 && s[0] < utf8.RuneSelf && s[len(s)-1] < utf8.RuneSelf &&
+		!asciiSpace(s[0]) && !asciiSpace(s[len(s)-1]) {
+		return s
+	}
+	return strings.TrimSpace(s)
+}
+
+func asciiSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' }

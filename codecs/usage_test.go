@@ -2,6 +2,10 @@ package codecs
 
 import (
 	"errors"
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -126,5 +130,172 @@ func FuzzUsageRow(f *testing.F) {
 		if err == nil && (s.Container == "" || s.Host == "" || s.Values[0] < 0 || s.Values[0] != s.Values[0]) {
 			t.Fatalf("accepted a bad row %q: %+v", row, s)
 		}
+		checkFastSample(t, h, row, s, err)
 	})
+}
+
+// checkFastSample checks that the byte-field path (AppendSample) accepts
+// row exactly when Sample does, with the same sample bit for bit.
+func checkFastSample(t *testing.T, h *UsageHeader, row string, s placement.Sample, err error) {
+	t.Helper()
+	var fields [][]byte
+	for _, f := range strings.Split(row, ",") {
+		fields = append(fields, []byte(f))
+	}
+	var w SampleWriter
+	w.Reset(0)
+	ok := h.AppendSample(&w, fields, []byte("tr"))
+	if ok != (err == nil) {
+		t.Fatalf("row %q: fast path ok=%v, Sample err=%v", row, ok, err)
+	}
+	got, derr := DecodeSamples(w.Bytes())
+	if derr != nil {
+		t.Fatalf("row %q: %v", row, derr)
+	}
+	if !ok {
+		if len(got) != 0 {
+			t.Fatalf("row %q: refused but wrote %+v", row, got)
+		}
+		return
+	}
+	s.TraceHost = "tr"
+	if len(got) != 1 || !sameSample(got[0], s) {
+		t.Fatalf("row %q: fast %+v, Sample %+v", row, got, s)
+	}
+}
+
+func sameSample(a, b placement.Sample) bool {
+	if a.Domain != b.Domain || a.Tick != b.Tick || a.Container != b.Container || a.Host != b.Host || a.TraceHost != b.TraceHost || len(a.Values) != len(b.Values) {
+		return false
+	}
+	for i := range a.Values {
+		if math.Float64bits(a.Values[i]) != math.Float64bits(b.Values[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+var numberCorpus = []string{"", " ", "0", "1", "-1", "-0", "+5", "007", " 5", "5 ", "\t5\r", "\u00a05", "5\u0085",
+	"1.5", "0.05", ".5", "5.", ".", "..", "1.2.3", "-", "+", "1e3", "1E-3", "NaN", "nan", "Inf", "-Inf", "infinity",
+	"0x10", "0x1p-2", "1_000", "0b101", "٣", "12a", "a12",
+	"9007199254740991", "9007199254740992", "9007199254740993", "9007199254740992.5", "900719925474099.25",
+	"123456789012345678", "1234567890123456789", "12345678901234567890", "-123456789012345678",
+	"9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
+	"0.1", "0.2", "0.3", "0.1234567890123456789", "0.0000000000000000000001", "0.00000000000000000000001",
+	"1.7976931348623157e308", "1e400", "4.9e-324", "1e-400", "123456.7890123", "00000000000000000000.5",
+	"0.30000000000000004", "1000000000000000000000", "100", "99.99", "3.14159265358979"}
+
+func checkNumber(t *testing.T, s string) {
+	t.Helper()
+	wi, werr := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if gi, ok := parseInt([]byte(s)); ok != (werr == nil) || (ok && gi != wi) {
+		t.Errorf("parseInt(%q) = %d %v, strconv %d %v", s, gi, ok, wi, werr)
+	}
+	wf, ferr := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if gf, ok := parseFloat([]byte(s)); ok != (ferr == nil) || (ok && math.Float64bits(gf) != math.Float64bits(wf)) {
+		t.Errorf("parseFloat(%q) = %v %v, strconv %v %v", s, gf, ok, wf, ferr)
+	}
+}
+
+func TestFastNumberParsersMatchStrconv(t *testing.T) {
+	for _, s := range numberCorpus {
+		checkNumber(t, s)
+	}
+	// Random plain decimals around the fast path's limits (2^53, 19 and
+	// 22 digits), with the point anywhere.
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 200000 {
+		n := 1 + r.IntN(24)
+		b := make([]byte, 0, n+1)
+		for range n {
+			b = append(b, byte('0'+r.IntN(10)))
+		}
+		if r.IntN(4) > 0 {
+			p := r.IntN(n + 1)
+			b = append(b[:p], append([]byte{'.'}, b[p:]...)...)
+		}
+		checkNumber(t, string(b))
+		if t.Failed() {
+			return
+		}
+	}
+}
+
+func FuzzFastNumberParsers(f *testing.F) {
+	for _, s := range numberCorpus {
+		f.Add(s)
+	}
+	f.Fuzz(checkNumber)
+}
+
+func TestFastSampleMatchesSample(t *testing.T) {
+	h, err := NewUsageHeader("u.csv", []string{"timestamp", "container_id", "machine_id", "cpu"}, UsageFields{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := []string{"3,c_1,n_1,1.5", "3,c_1,n_1, 0 ", "3.5,c_1,n_1,1", "x,c_1,n_1,1", "3,,n_1,1", "3,c_1,,1",
+		"3,c_1,n_1,abc", "3,c_1,n_1,NaN", "3,c_1,n_1,Inf", "3,c_1,n_1,1e999", "3,c_1,n_1,-0.5", "3,c_1,n_1,-0",
+		"3,c_1,n_1", "3,c_1,n_1,1,2", " 7 ,c,n,5", "-7,c,n,5", "9223372036854775808,a,b,1", "1,a,b,0x1p3"}
+	for _, n := range numberCorpus {
+		rows = append(rows, n+",c,n,1", "1,c,n,"+n)
+	}
+	for _, row := range rows {
+		s, err := h.Sample(strings.Split(row, ","), 2, make([]float64, 1))
+		checkFastSample(t, h, row, s, err)
+	}
+	// A domain column: empty cells take the default domain.
+	hd, err := NewUsageHeader("u.csv", []string{"timestamp", "container_id", "machine_id", "cpu", "pool"}, UsageFields{Domain: "pool"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range []string{"1,c,n,2,p1", "1,c,n,2,"} {
+		s, err := hd.Sample(strings.Split(row, ","), 2, make([]float64, 1))
+		checkFastSample(t, hd, row, s, err)
+	}
+}
+
+func TestRowBatchWriterMatchesMarshalBinary(t *testing.T) {
+	header := []string{"timestamp", "container_id", "machine_id", "cpu"}
+	rb := RawBatch{Source: "x.csv", Header: header, Rows: []RawRow{
+		{Line: 2, Fields: []string{"0", "c_1", "n_1", "1.5"}},
+		{Line: 9, Fields: []string{"0", "c_2", "n_2", ""}, TraceHost: "n_1"},
+		{Line: 1 << 40, Fields: []string{"", "", "", ""}}}}
+	want, _ := rb.MarshalBinary()
+	var w RowBatchWriter
+	w.Reset("x.csv", header, 0)
+	w.AppendRow(2, [][]byte{[]byte("0"), []byte("c_1"), []byte("n_1"), []byte("1.5")}, 2, "")
+	w.AppendRow(9, [][]byte{[]byte("0"), []byte("c_2"), []byte("n_1"), nil}, 2, "n_2")
+	w.AppendRow(1<<40, [][]byte{nil, nil, nil, nil}, 2, "")
+	if w.Rows() != 3 {
+		t.Errorf("rows %d", w.Rows())
+	}
+	got := w.Bytes()
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("writer %v\nmarshal %v", got, want)
+	}
+	var rd RowBatchReader
+	if err := rd.Reset(got); err != nil || string(rd.Source) != "x.csv" || len(rd.Header) != 4 || rd.Len() != 3 {
+		t.Fatalf("reader head: %v %q %q %d", err, rd.Source, rd.Header, rd.Len())
+	}
+	for i := 0; ; i++ {
+		line, th, fields, ok := rd.Next()
+		if !ok {
+			if i != 3 || rd.Err() != nil {
+				t.Fatalf("reader stopped at %d: %v", i, rd.Err())
+			}
+			break
+		}
+		r := rb.Rows[i]
+		if line != r.Line || string(th) != r.TraceHost || !reflect.DeepEqual(Strings(fields), r.Fields) {
+			t.Errorf("row %d = %d %q %q, want %+v", i, line, th, Strings(fields), r)
+		}
+	}
+	if err := rd.Reset(got[:len(got)-1]); err == nil {
+		for _, _, _, ok := rd.Next(); ok; _, _, _, ok = rd.Next() {
+		}
+		if rd.Err() == nil {
+			t.Error("truncated batch read without error")
+		}
+	}
 }
