@@ -230,15 +230,22 @@ func EncodeSamples(ss []placement.Sample) []byte {
 	var w SampleWriter
 	w.Reset(n)
 	for i := range ss {
-		s := &ss[i]
-		w.buf = appendString(w.buf, s.Domain)
-		w.buf = binary.AppendVarint(w.buf, s.Tick)
-		w.buf = appendString(w.buf, s.Container)
-		w.buf = appendString(w.buf, s.Host)
-		w.buf = appendString(w.buf, s.TraceHost)
-		w.appendValues(s.Values)
+		w.Append(&ss[i])
 	}
 	return w.Bytes()
+}
+
+// Append adds one sample.
+func (w *SampleWriter) Append(s *placement.Sample) {
+	if w.buf == nil {
+		w.Reset(0)
+	}
+	w.buf = appendString(w.buf, s.Domain)
+	w.buf = binary.AppendVarint(w.buf, s.Tick)
+	w.buf = appendString(w.buf, s.Container)
+	w.buf = appendString(w.buf, s.Host)
+	w.buf = appendString(w.buf, s.TraceHost)
+	w.appendValues(s.Values)
 }
 
 // SampleWriter builds an EncodeSamples payload sample by sample.

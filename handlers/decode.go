@@ -9,7 +9,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"hots/codecs"
-	"hots/placement"
 )
 
 // Decoder is stage 1: row batches from the file connector, or JSON usage
@@ -21,6 +20,8 @@ type Decoder struct {
 
 	hdr     *codecs.UsageHeader // of the last batch's source; one file per run
 	decoded int64
+	rd      codecs.RowBatchReader
+	sizeOut int // size of the last samples payload: the next one's capacity
 }
 
 // Decoded is the number of samples produced so far. Not safe to call
@@ -29,7 +30,8 @@ func (d *Decoder) Decoded() int64 { return d.decoded }
 
 // Handle is the handler func.
 func (d *Decoder) Handle(msg *message.Message) ([]*message.Message, error) {
-	var ss []placement.Sample
+	var payload []byte
+	var n int
 	switch msg.Metadata.Get(codecs.MetaKind) {
 	case codecs.KindWatermark:
 		out := message.NewMessage(msg.UUID, nil)
@@ -37,7 +39,7 @@ func (d *Decoder) Handle(msg *message.Message) ([]*message.Message, error) {
 		return []*message.Message{out}, nil
 	case codecs.KindRows:
 		var err error
-		if ss, err = d.rows(msg.Payload); err != nil {
+		if payload, n, err = d.rows(msg.Payload); err != nil {
 			return nil, Permanent(err)
 		}
 	default: // a JSON record or upstream batch (Kafka, or any producer)
@@ -46,38 +48,51 @@ func (d *Decoder) Handle(msg *message.Message) ([]*message.Message, error) {
 			pos.Partition = int32(p)
 		}
 		pos.Offset, _ = strconv.ParseInt(msg.Metadata.Get(codecs.MetaOffset), 10, 64)
-		var err error
-		if ss, err = codecs.DecodeSamplesJSON(msg.Payload, pos, msg.Metadata.Get(codecs.MetaKey), d.Fields); err != nil {
+		ss, err := codecs.DecodeSamplesJSON(msg.Payload, pos, msg.Metadata.Get(codecs.MetaKey), d.Fields)
+		if err != nil {
 			return nil, Permanent(err)
 		}
+		payload, n = codecs.EncodeSamples(ss), len(ss)
 	}
-	if len(ss) == 0 {
+	if n == 0 {
 		return nil, nil
 	}
-	d.decoded += int64(len(ss))
-	out := message.NewMessage(msg.UUID+"/samples", codecs.EncodeSamples(ss))
+	d.decoded += int64(n)
+	out := message.NewMessage(msg.UUID+"/samples", payload)
 	out.Metadata = copyMeta(msg.Metadata)
 	out.Metadata.Set(codecs.MetaKind, codecs.KindSamples)
 	return []*message.Message{out}, nil
 }
 
-func (d *Decoder) rows(payload []byte) ([]placement.Sample, error) {
-	var b codecs.RawBatch
-	if err := b.UnmarshalBinary(payload); err != nil {
-		return nil, fmt.Errorf("row batch: %w", err)
+// rows decodes a row batch straight from its payload into a samples
+// payload: fields are views of the payload, numbers are parsed from bytes
+// (codecs.AppendSample), and no string is made unless a row is refused.
+func (d *Decoder) rows(payload []byte) ([]byte, int, error) {
+	rd := &d.rd
+	if err := rd.Reset(payload); err != nil {
+		return nil, 0, fmt.Errorf("row batch: %w", err)
 	}
-	if d.hdr == nil || d.hdr.Source != b.Source || !slices.Equal(d.hdr.Names, b.Header) {
-		h, err := codecs.NewUsageHeader(b.Source, b.Header, d.Fields)
+	if !d.sameHeader() {
+		h, err := codecs.NewUsageHeader(string(rd.Source), codecs.Strings(rd.Header), d.Fields)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		d.hdr = h
 	}
-	nm := len(d.hdr.Metrics)
-	vals := make([]float64, nm*len(b.Rows))
-	ss := make([]placement.Sample, 0, len(b.Rows))
-	for i, r := range b.Rows {
-		s, err := d.hdr.Sample(r.Fields, r.Line, vals[i*nm:(i+1)*nm:(i+1)*nm])
+	var w codecs.SampleWriter
+	w.Reset(max(d.sizeOut, len(payload)+len(payload)/2))
+	for {
+		line, trace, fields, ok := rd.Next()
+		if !ok {
+			break
+		}
+		if d.hdr.AppendSample(&w, fields, trace) {
+			continue
+		}
+		// Refused: the string path says why (or, should the two ever
+		// disagree, decodes it).
+		r := codecs.RawRow{Line: line, Fields: codecs.Strings(fields), TraceHost: string(trace)}
+		s, err := d.hdr.Sample(r.Fields, r.Line, make([]float64, len(d.hdr.Metrics)))
 		if err != nil {
 			if re, ok := err.(*codecs.RowError); ok {
 				if r.TraceHost != "" { // show the row as the trace has it
@@ -88,12 +103,32 @@ func (d *Decoder) rows(payload []byte) ([]placement.Sample, error) {
 				d.Reject(re)
 				continue
 			}
-			return nil, err
+			return nil, 0, err
 		}
 		s.TraceHost = r.TraceHost
-		ss = append(ss, s)
+		w.Append(&s)
 	}
-	return ss, nil
+	if err := rd.Err(); err != nil {
+		return nil, 0, fmt.Errorf("row batch: %w", err)
+	}
+	n := w.Len()
+	out := w.Bytes()
+	d.sizeOut = len(out) + len(out)/8
+	return out, n, nil
+}
+
+// sameHeader reports whether the batch's source and header are the cached
+// header's (compared as bytes, so no string is made per batch).
+func (d *Decoder) sameHeader() bool {
+	if d.hdr == nil || d.hdr.Source != string(d.rd.Source) || len(d.hdr.Names) != len(d.rd.Header) {
+		return false
+	}
+	for i, h := range d.rd.Header {
+		if d.hdr.Names[i] != string(h) {
+			return false
+		}
+	}
+	return true
 }
 
 func copyMeta(m message.Metadata) message.Metadata {
