@@ -187,12 +187,16 @@ func startService(t testing.TB, cfgPath, name string, waitReady bool) *service {
 	}
 	go func() { s.done <- s.cmd.Wait(); lf.Close() }()
 	t.Cleanup(func() {
+		if t.Failed() && os.Getenv("HOTS_IT_DUMP") != "" {
+			s.cmd.Process.Signal(syscall.SIGQUIT) // goroutine dump into the log
+			time.Sleep(time.Second)
+		}
 		s.cmd.Process.Signal(syscall.SIGKILL)
 		<-s.done
 		s.done <- nil
 		if t.Failed() {
 			b, _ := os.ReadFile(s.log)
-			t.Logf("---- %s log (tail) ----\n%s", name, tail(string(b), 4000))
+			t.Logf("---- %s log (tail) ----\n%s", name, tail(string(b), 4000+200000*len(os.Getenv("HOTS_IT_DUMP"))))
 		}
 	})
 	if waitReady {

@@ -93,11 +93,11 @@ func cmdProduce(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	start := time.Now()
 	domains := map[string]int{}
 	const chunk = 500
-	for i := 0; i < len(recs); i += chunk {
+	for i, end := 0, 0; i < len(recs); i = end {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		end := min(i+chunk, len(recs))
+		end = min(i+chunk, len(recs))
 		if *rate > 0 {
 			end = min(i+max(1, int(*rate/20)), len(recs)) // 20 sends per second
 		}
