@@ -1,0 +1,137 @@
+package integration
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"hots/codecs"
+	"hots/placement"
+)
+
+// 2. kcat as an outside peer: usage produced with kcat -P -K: into a
+// standalone `hots broker` process, moves consumed with kcat -C -e.
+func TestKafkaKcatPeer(t *testing.T) {
+	if _, err := exec.LookPath("kcat"); err != nil {
+		t.Skip("kcat not on PATH (.ci/run installs it: apt-get install kcat)")
+	}
+	tr := thesisTrace(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	broker := exec.Command(hotsBin, "broker", "--ports", fmt.Sprint(port))
+	blog, _ := os.Create(filepath.Join(dir, "broker.log"))
+	broker.Stdout, broker.Stderr = blog, blog
+	if err := broker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { broker.Process.Kill(); broker.Wait() }()
+	waitFor(t, 10*time.Second, "hots broker", func() bool { b, _ := os.ReadFile(blog.Name()); return strings.Contains(string(b), "brokers=") })
+
+	cfg := writeConfig(t, dir, tr, addr, "", "")
+	want := fileReplay(t, cfg, tr)
+	startService(t, cfg, "svc", true)
+
+	// The trace as key:value lines, in tick order (the file is sorted).
+	f, err := os.Open(filepath.Join(tr.dir, "container_usage.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Scan() // header: timestamp,container_id,machine_id,cpu
+	for sc.Scan() {
+		p := strings.Split(sc.Text(), ",")
+		lines = append(lines, fmt.Sprintf(`default:{"timestamp":%s,"container_id":%q,"machine_id":%q,"cpu":%s}`, p[0], p[1], p[2], p[3]))
+	}
+	kp := exec.Command("kcat", "-P", "-K:", "-b", addr, "-t", "hots.usage")
+	kp.Stdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
+	if out, err := kp.CombinedOutput(); err != nil {
+		t.Fatalf("kcat -P: %v\n%s", err, out)
+	}
+	var got map[string]placement.Move
+	waitFor(t, 60*time.Second, "kcat to read the replay's moves", func() bool {
+		out, err := exec.Command("kcat", "-C", "-e", "-q", "-b", addr, "-t", "hots.moves", "-o", "beginning").Output()
+		if err != nil {
+			return false
+		}
+		got = map[string]placement.Move{}
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if l == "" {
+				continue
+			}
+			m, err := codecs.DecodeMove([]byte(l))
+			if err != nil {
+				t.Fatalf("kcat read a bad move %q: %v", l, err)
+			}
+			got[m.ID] = m
+		}
+		return equalMoves(got, want)
+	})
+	t.Logf("kcat produced %d samples and read %d moves equal to the file replay", len(lines), len(got))
+}
+
+// 4. Two instances in one group over 6 domains; one is killed mid-trace;
+// every domain completes and the moves equal the single-instance answer.
+func TestKafkaScaleOut(t *testing.T) {
+	tr := genTrace(t, 6, 24, 4, 30) // 4320 samples
+	b := startBroker(t, 0, "")
+	defer b.Close()
+	addr := b.Addrs()[0]
+	cfg := writeConfig(t, t.TempDir(), tr, addr, "", "")
+	want := fileReplay(t, cfg, tr)
+	a := startService(t, cfg, "a", true)
+	bb := startService(t, cfg, "b", true)
+	time.Sleep(6 * time.Second) // let the group settle on two members (a goka/sarama rebalance)
+	done := make(chan struct{})
+	go func() { defer close(done); produce(t, cfg, tr, addr, 500) }() // about 9 s
+	waitFor(t, 60*time.Second, "both instances to work", func() bool {
+		return a.metric("hots_moves_total") > 0 || bb.metric("hots_moves_total") > 0
+	})
+	victim, survivor := bb, a
+	if bb.metric("hots_samples_in_total") == 0 {
+		victim, survivor = a, bb
+	}
+	t.Logf("killing an instance after %v/%v samples", a.metric("hots_samples_in_total"), bb.metric("hots_samples_in_total"))
+	killed := time.Now()
+	victim.kill(t)
+	<-done
+	n := waitSameMoves(t, addr, want, 120*time.Second)
+	t.Logf("survivor: %d moves (%d records) equal the single-instance answer %s after the kill; survivor samples_in=%v",
+		len(want), n, time.Since(killed).Round(time.Second), survivor.metric("hots_samples_in_total"))
+}
+
+// 5. Started before its broker, the service waits and connects; a broker
+// restart (same port, data dir) is survived and the run completes.
+func TestKafkaBrokerLateAndRestart(t *testing.T) {
+	tr := genTrace(t, 2, 24, 4, 30)
+	dir := t.TempDir()
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cfg := writeConfig(t, dir, tr, addr, "", "")
+	want := fileReplay(t, cfg, tr)
+	svc := startService(t, cfg, "svc", false)
+	time.Sleep(3 * time.Second)
+	if svc.get("/healthz") != "ok\n" || svc.get("/readyz") != "" {
+		t.Fatalf("before the broker: healthz %q readyz %q, want ok and not ready", svc.get("/healthz"), svc.get("/readyz"))
+	}
+	data := filepath.Join(dir, "kfake")
+	b := startBroker(t, port, data)
+	waitFor(t, 60*time.Second, "service ready after the broker came up", func() bool { return svc.get("/readyz") == "ready\n" })
+	done := make(chan struct{})
+	go func() { defer close(done); produce(t, cfg, tr, addr, 400) }()
+	waitFor(t, 30*time.Second, "first moves", func() bool { return svc.metric("hots_moves_total") > 0 })
+	<-done
+	b.Close()
+	time.Sleep(2 * time.Second)
+	b = startBroker(t, port, data)
+	defer b.Close()
+	n := waitSameMoves(t, addr, want, 120*time.Second)
+	t.Logf("after a broker restart: %d moves (%d records) equal the file replay", len(want), n)
+}
