@@ -187,7 +187,7 @@ func startService(t testing.TB, cfgPath, name string, waitReady bool) *service {
 	}
 	go func() { s.done <- s.cmd.Wait(); lf.Close() }()
 	t.Cleanup(func() {
-		if t.Failed() && os.Getenv("HOTS_IT_DUMP") != "" {
+		if t.Failed() && os.Getenv("HOTSIT_DUMP") != "" {
 			s.cmd.Process.Signal(syscall.SIGQUIT) // goroutine dump into the log
 			time.Sleep(time.Second)
 		}
@@ -196,7 +196,7 @@ func startService(t testing.TB, cfgPath, name string, waitReady bool) *service {
 		s.done <- nil
 		if t.Failed() {
 			b, _ := os.ReadFile(s.log)
-			t.Logf("---- %s log (tail) ----\n%s", name, tail(string(b), 4000+200000*len(os.Getenv("HOTS_IT_DUMP"))))
+			t.Logf("---- %s log (tail) ----\n%s", name, tail(string(b), 4000+200000*len(os.Getenv("HOTSIT_DUMP"))))
 		}
 	})
 	if waitReady {

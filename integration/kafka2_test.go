@@ -105,6 +105,12 @@ func TestKafkaScaleOut(t *testing.T) {
 	n := waitSameMoves(t, addr, want, 120*time.Second)
 	t.Logf("survivor: %d moves (%d records) equal the single-instance answer %s after the kill; survivor samples_in=%v",
 		len(want), n, time.Since(killed).Round(time.Second), survivor.metric("hots_samples_in_total"))
+	logb, _ := os.ReadFile(survivor.log)
+	for _, l := range strings.Split(string(logb), "\n") {
+		if strings.Contains(l, "domain acquired") || strings.Contains(l, "came back") {
+			t.Log(l)
+		}
+	}
 }
 
 // 5. Started before its broker, the service waits and connects; a broker
