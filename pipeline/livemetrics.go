@@ -10,6 +10,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"hots/codecs"
@@ -47,6 +48,8 @@ func newLiveMetrics() *liveMetrics {
 		closeToPublish: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hots_tick_close_to_publish_seconds",
 			Help: "From a tick's close to its moves published (placement included).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 	}
+	// Go runtime figures (heap in use per domain held is what operators size by).
+	m.reg.MustRegister(collectors.NewGoCollector())
 	m.reg.MustRegister(m.samples, m.ticks, m.loops, m.moves, m.poison, m.late, m.lag, m.loopLatency, m.closeToPublish)
 	return m
 }
