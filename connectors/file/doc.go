@@ -8,9 +8,18 @@
 // sorted by tick (upstream traces often are grouped by container instead).
 // A sorted file is streamed. An unsorted one is indexed: one entry per row
 // (byte offset, length and line number, 24 bytes) grouped by tick; each
-// tick's rows are then read back with ReadAt and emitted. Parsed rows are
-// only ever held for the tick being emitted, so memory is bounded by the
-// largest tick plus the compact index, not by the file.
+// tick's rows are then read back (through a read-only memory map where the
+// platform has one, so a row is a memory access and not a system call;
+// with ReadAt otherwise) and emitted. Parsed rows are only ever held for
+// the batch being emitted, so heap is bounded by the compact index and the
+// per-container tables, not by the file (mapped pages are page cache).
+//
+// Records are split without a string per row: fields are views of the
+// read buffer, copied once into the batch payload. Lines with a quote go
+// through encoding/csv, fed one line at a time, so quoting, multi-line
+// records and CSV errors are exactly encoding/csv's. Container names are
+// interned per domain with a dense id, which makes the duplicate check a
+// stamp per container rather than a map per tick.
 //
 // # Messages and causality
 //

@@ -2,6 +2,7 @@ package file
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"hots/placement"
 )
@@ -12,7 +13,7 @@ import (
 type Relocations struct {
 	mu sync.RWMutex
 	m  map[string]map[string]relocation // domain -> container
-	n  int
+	n  atomic.Int64                     // written under mu, read without it
 }
 
 type relocation struct {
@@ -34,7 +35,7 @@ func (r *Relocations) Apply(m placement.Move) {
 		r.m[m.Domain] = d
 	}
 	if _, ok := d[m.Container]; !ok {
-		r.n++
+		r.n.Add(1)
 	}
 	d[m.Container] = relocation{host: m.NewHost, after: m.Tick}
 }
@@ -50,9 +51,6 @@ func (r *Relocations) Lookup(domain, container string, tick int64) (string, bool
 	return rl.host, true
 }
 
-// Len is the number of containers that were moved at least once.
-func (r *Relocations) Len() int {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.n
-}
+// Len is the number of containers that were moved at least once. It takes
+// no lock: the Subscriber checks it on every row.
+func (r *Relocations) Len() int { return int(r.n.Load()) }

@@ -1,7 +1,6 @@
 package file
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/csv"
@@ -10,9 +9,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"unsafe"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -60,8 +62,11 @@ type Subscriber struct {
 	done    chan struct{}
 	wg      sync.WaitGroup
 	err     error
-	stats   Stats
-	statsMu sync.Mutex
+
+	// Counts, updated per row without a lock.
+	nRows, nTicks, nRejected, nRelocated atomic.Int64
+	unknownMu                            sync.Mutex
+	unknownHosts                         []string
 }
 
 // rowSpan is where one record is in the file.
@@ -102,33 +107,38 @@ func NewSubscriber(cfg Config) (*Subscriber, error) {
 	return s, nil
 }
 
-func openCSV(path string) (*os.File, *csv.Reader, error) {
+func openRecords(path string) (*os.File, *recordReader, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	cr := csv.NewReader(bufio.NewReaderSize(f, 1<<16))
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = true
-	return f, cr, nil
+	return f, newStreamReader(f), nil
 }
 
-func (s *Subscriber) readHeader(cr *csv.Reader) error {
-	h, err := cr.Read()
+// isParseError tells a malformed record (reject it and go on) from an I/O
+// error (stop).
+func isParseError(err error) bool {
+	var pe *csv.ParseError
+	return errors.As(err, &pe)
+}
+
+func (s *Subscriber) readHeader(rr *recordReader) error {
+	h, _, err := rr.next()
 	if errors.Is(err, io.EOF) {
 		return fmt.Errorf("%s: empty file (no header)", s.cfg.UsagePath)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: header: %w", s.cfg.UsagePath, err)
 	}
-	s.hdr, err = codecs.NewUsageHeader(s.cfg.UsagePath, slices.Clone(h), s.cfg.Fields)
+	s.hdr, err = codecs.NewUsageHeader(s.cfg.UsagePath, codecs.Strings(h), s.cfg.Fields)
 	return err
 }
 
 // scan checks sortedness (stopping at the first tick that goes back) and,
-// for an unsorted file, builds the index in a second pass.
+// for an unsorted file, builds the index in a second pass. Records are
+// split without strings and only the tick is parsed.
 func (s *Subscriber) scan() error {
-	f, cr, err := openCSV(s.cfg.UsagePath)
+	f, rr, err := openRecords(s.cfg.UsagePath)
 	if err != nil {
 		return fmt.Errorf("usage file: %w", err)
 	}
@@ -138,23 +148,26 @@ func (s *Subscriber) scan() error {
 		return fmt.Errorf("usage file: %w", err)
 	}
 	s.size = st.Size()
-	if err := s.readHeader(cr); err != nil {
+	if err := s.readHeader(rr); err != nil {
 		return err
 	}
 	s.sorted = true
 	var last int64
 	var any bool
 	for {
-		rec, err := cr.Read()
+		rec, _, err := rr.next()
 		if errors.Is(err, io.EOF) {
 			break
+		}
+		if err != nil && !isParseError(err) {
+			return fmt.Errorf("%s: %w", s.cfg.UsagePath, err)
 		}
 		s.rows++
 		if err != nil {
 			continue // rejected when emitted
 		}
-		t, err := s.hdr.ParseTick(rec, 0)
-		if err != nil {
+		t, ok := s.hdr.TickOf(rec)
+		if !ok {
 			continue
 		}
 		if any && t < last {
@@ -173,41 +186,54 @@ func (s *Subscriber) scan() error {
 }
 
 func (s *Subscriber) buildIndex() error {
-	f, cr, err := openCSV(s.cfg.UsagePath)
+	f, rr, err := openRecords(s.cfg.UsagePath)
 	if err != nil {
 		return fmt.Errorf("usage file: %w", err)
 	}
 	defer f.Close()
-	if err := s.readHeader(cr); err != nil {
+	if err := s.readHeader(rr); err != nil {
 		return err
 	}
 	s.index = map[int64][]rowSpan{}
 	s.rows = 0
-	start := cr.InputOffset()
+	start := rr.offset()
 	for {
-		rec, err := cr.Read()
+		rec, line, err := rr.next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		end := cr.InputOffset()
-		line, _ := cr.FieldPos(0)
+		if err != nil && !isParseError(err) {
+			return fmt.Errorf("%s: %w", s.cfg.UsagePath, err)
+		}
+		end := rr.offset()
 		s.rows++
 		if err != nil {
-			s.stats.Rows++ // rows in the index are counted when emitted
-			s.reject(csvError(s.cfg.UsagePath, err, int64(line)))
-		} else if t, err := s.hdr.ParseTick(rec, int64(line)); err != nil {
-			s.stats.Rows++
-			s.reject(err.(*codecs.RowError))
+			s.nRows.Add(1) // rows in the index are counted when emitted
+			s.reject(csvError(s.cfg.UsagePath, err, line))
+		} else if t, ok := s.hdr.TickOf(rec); !ok {
+			s.nRows.Add(1)
+			s.reject(s.tickError(rec, line))
 		} else {
-			if _, ok := s.index[t]; !ok {
+			sp, ok := s.index[t]
+			if !ok {
 				s.ticks = append(s.ticks, t)
 			}
-			s.index[t] = append(s.index[t], rowSpan{off: start, line: int64(line), n: int32(end - start)})
+			s.index[t] = append(sp, rowSpan{off: start, line: line, n: int32(end - start)})
 		}
 		start = end
 	}
 	slices.Sort(s.ticks)
 	return nil
+}
+
+// tickError is the RowError of a record TickOf refused (the string path
+// says why).
+func (s *Subscriber) tickError(rec [][]byte, line int64) *codecs.RowError {
+	_, err := s.hdr.ParseTick(codecs.Strings(rec), line)
+	if re, ok := err.(*codecs.RowError); ok {
+		return re
+	}
+	return &codecs.RowError{Position: codecs.Position{Source: s.cfg.UsagePath, Line: line}, Reason: "tick is not an integer"}
 }
 
 func csvError(src string, err error, line int64) *codecs.RowError {
@@ -219,9 +245,7 @@ func csvError(src string, err error, line int64) *codecs.RowError {
 }
 
 func (s *Subscriber) reject(e *codecs.RowError) {
-	s.statsMu.Lock()
-	s.stats.Rejected++
-	s.statsMu.Unlock()
+	s.nRejected.Add(1)
 	s.cfg.Reject(e)
 }
 
@@ -271,12 +295,10 @@ func (s *Subscriber) Err() error { return s.err }
 
 // Stats returns the counts so far.
 func (s *Subscriber) Stats() Stats {
-	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
-	st := s.stats
-	st.UnknownHosts = slices.Clone(st.UnknownHosts)
-	st.Sorted = s.sorted
-	return st
+	s.unknownMu.Lock()
+	defer s.unknownMu.Unlock()
+	return Stats{Rows: s.nRows.Load(), Ticks: s.nTicks.Load(), Rejected: s.nRejected.Load(), Relocated: s.nRelocated.Load(),
+		UnknownHosts: slices.Clone(s.unknownHosts), Sorted: s.sorted}
 }
 
 // Close stops the replay and closes the channel.
@@ -292,17 +314,68 @@ func (s *Subscriber) Close() error {
 
 var errClosed = errors.New("file subscriber closed")
 
+// mapFiles lets tests take the ReadAt path where mapping works.
+var mapFiles = true
+
 // emitter accumulates one tick's records into batches.
 type emitter struct {
 	s        *Subscriber
 	ctx      context.Context
 	out      chan<- *message.Message
 	tick     int64
-	batch    codecs.RawBatch
-	seen     map[string]map[string]int64 // domain -> container -> line kept
-	unknown  map[string]bool
+	tickSeq  uint32 // counts ticks started, for the duplicate stamps
+	batch    codecs.RowBatchWriter
+	first    int64 // line of the batch's first row
+	sizeHint int
 	consumed int64
-	flat     []string
+
+	def     *domainSyms            // the default domain's
+	domains map[string]*domainSyms // by domain column value
+	hosts   map[string]string      // interned host names
+	unknown map[string]bool
+}
+
+// domainSyms interns one domain's container names. Each container has a
+// dense id; the per-tick duplicate check is a stamp per id instead of a map
+// per tick, and the last host checked against node_meta is remembered per
+// container, so a row costs one map lookup.
+type domainSyms struct {
+	name     string
+	ids      map[string]int32
+	names    []string
+	stamp    []uint32 // tickSeq of the tick in which the container was last seen
+	kept     []int64  // line of that row
+	lastHost []string // host last checked against KnownHosts
+}
+
+func (d *domainSyms) id(c []byte) int32 {
+	id, ok := d.ids[string(c)]
+	if !ok {
+		name := string(c)
+		id = int32(len(d.names))
+		d.ids[name] = id
+		d.names = append(d.names, name)
+		d.stamp = append(d.stamp, 0)
+		d.kept = append(d.kept, 0)
+		d.lastHost = append(d.lastHost, "")
+	}
+	return id
+}
+
+func newDomainSyms(name string) *domainSyms {
+	return &domainSyms{name: name, ids: map[string]int32{}}
+}
+
+func (e *emitter) domain(d []byte) *domainSyms {
+	if d == nil {
+		return e.def
+	}
+	ds := e.domains[string(d)]
+	if ds == nil {
+		ds = newDomainSyms(string(d))
+		e.domains[ds.name] = ds
+	}
+	return ds
 }
 
 func (s *Subscriber) emit(ctx context.Context, out chan<- *message.Message) error {
@@ -315,8 +388,9 @@ func (s *Subscriber) emit(ctx context.Context, out chan<- *message.Message) erro
 			return ctx.Err()
 		}
 	}
-	e := &emitter{s: s, ctx: ctx, out: out, unknown: map[string]bool{}}
-	e.batch = codecs.RawBatch{Source: s.cfg.UsagePath, Header: s.hdr.Names}
+	e := &emitter{s: s, ctx: ctx, out: out, unknown: map[string]bool{}, hosts: map[string]string{},
+		def: newDomainSyms(s.hdr.Fields().DefaultDomain), domains: map[string]*domainSyms{}}
+	e.batch.Reset(s.cfg.UsagePath, s.hdr.Names, 0)
 	if s.sorted {
 		return e.stream()
 	}
@@ -325,35 +399,38 @@ func (s *Subscriber) emit(ctx context.Context, out chan<- *message.Message) erro
 
 // stream replays a tick-sorted file in one pass.
 func (e *emitter) stream() error {
-	f, cr, err := openCSV(e.s.cfg.UsagePath)
+	f, rr, err := openRecords(e.s.cfg.UsagePath)
 	if err != nil {
 		return fmt.Errorf("usage file: %w", err)
 	}
 	defer f.Close()
-	if _, err := cr.Read(); err != nil {
+	if _, _, err := rr.next(); err != nil {
 		return fmt.Errorf("%s: header: %w", e.s.cfg.UsagePath, err)
 	}
+	h := e.s.hdr
 	open := false
 	for {
-		rec, err := cr.Read()
+		rec, line, err := rr.next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		e.consumed = cr.InputOffset()
-		line, _ := cr.FieldPos(0)
-		e.count(1)
+		if err != nil && !isParseError(err) {
+			return fmt.Errorf("%s: %w", e.s.cfg.UsagePath, err)
+		}
+		e.consumed = rr.offset()
+		e.s.nRows.Add(1)
 		if err != nil {
-			e.s.reject(csvError(e.s.cfg.UsagePath, err, int64(line)))
+			e.s.reject(csvError(e.s.cfg.UsagePath, err, line))
 			continue
 		}
-		t, err := e.s.hdr.ParseTick(rec, int64(line))
-		if err != nil {
-			e.s.reject(err.(*codecs.RowError))
+		t, ok := h.TickOf(rec)
+		if !ok {
+			e.s.reject(e.s.tickError(rec, line))
 			continue
 		}
 		if open && t < e.tick {
-			e.s.reject(&codecs.RowError{Position: codecs.Position{Source: e.s.cfg.UsagePath, Line: int64(line)},
-				Field: e.s.hdr.Names[e.s.hdr.Tick], Value: rec[e.s.hdr.Tick], Raw: joinFields(rec),
+			e.s.reject(&codecs.RowError{Position: codecs.Position{Source: e.s.cfg.UsagePath, Line: line},
+				Field: h.Names[h.Tick], Value: string(rec[h.Tick]), Raw: joinFields(codecs.Strings(rec)),
 				Reason: fmt.Sprintf("tick goes backwards (after tick %d) in a file read as sorted", e.tick)})
 			continue
 		}
@@ -366,7 +443,7 @@ func (e *emitter) stream() error {
 			e.startTick(t)
 			open = true
 		}
-		if err := e.add(rec, int64(line)); err != nil {
+		if err := e.add(rec, line); err != nil {
 			return err
 		}
 	}
@@ -376,46 +453,63 @@ func (e *emitter) stream() error {
 	return nil
 }
 
-// indexed replays an unsorted file tick by tick from the index.
-func (e *emitter) indexed() error {
+// indexed replays an unsorted file tick by tick from the index. Where the
+// platform allows, the file is memory-mapped, so reading a row back is a
+// memory access rather than a system call (the mapping is the page cache:
+// it does not count against the heap, and the kernel drops its pages under
+// pressure). Otherwise runs of adjacent rows are read with one ReadAt each.
+func (e *emitter) indexed() (err error) {
 	f, err := os.Open(e.s.cfg.UsagePath)
 	if err != nil {
 		return fmt.Errorf("usage file: %w", err)
 	}
 	defer f.Close()
+	var data []byte
+	var unmap func()
+	if mapFiles {
+		data, unmap = mapFile(f)
+	}
+	if data != nil {
+		defer unmap()
+		// A file truncated under the mapping faults on access: make that a
+		// panic of this goroutine, recovered into an error.
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		defer func() {
+			if r := recover(); r != nil {
+				f, fault := r.(interface{ Addr() uintptr })
+				base := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
+				if !fault || f.Addr() < base || f.Addr() >= base+uintptr(len(data)) {
+					panic(r) // not a fault in the mapping: a bug, not the file
+				}
+				err = fmt.Errorf("%s: changed while replaying: %v", e.s.cfg.UsagePath, r)
+			}
+		}()
+	}
+	rr := newBytesReader(nil, 0, 0)
 	var buf []byte
 	for _, t := range e.s.ticks {
 		e.startTick(t)
 		spans := e.s.index[t]
 		for len(spans) > 0 {
-			// Read up to BatchRows records with one ReadAt per run of
-			// adjacent rows, then parse them with one csv.Reader.
 			n := min(len(spans), e.s.cfg.BatchRows)
 			chunk := spans[:n]
 			spans = spans[n:]
-			buf = buf[:0]
-			for i := 0; i < len(chunk); {
-				j, end := i+1, chunk[i].off+int64(chunk[i].n)
-				for j < len(chunk) && chunk[j].off == end {
-					end += int64(chunk[j].n)
-					j++
-				}
-				l := len(buf)
-				buf = slices.Grow(buf, int(end-chunk[i].off)+1)[:l+int(end-chunk[i].off)]
-				if _, err := f.ReadAt(buf[l:], chunk[i].off); err != nil && !errors.Is(err, io.EOF) {
+			if data == nil {
+				if buf, err = readSpans(f, chunk, buf[:0]); err != nil {
 					return fmt.Errorf("%s: %w", e.s.cfg.UsagePath, err)
 				}
-				if buf[len(buf)-1] != '\n' {
-					buf = append(buf, '\n') // last line of a file without a final newline
-				}
-				i = j
+				rr.resetBytes(buf, 0, 0)
 			}
-			cr := csv.NewReader(bytes.NewReader(buf))
-			cr.FieldsPerRecord = -1
-			cr.ReuseRecord = true
 			for _, sp := range chunk {
-				rec, err := cr.Read()
-				e.count(1)
+				if data != nil {
+					end := sp.off + int64(sp.n)
+					if end > int64(len(data)) {
+						return fmt.Errorf("%s:%d: changed while replaying: file shorter than indexed", e.s.cfg.UsagePath, sp.line)
+					}
+					rr.resetBytes(data[sp.off:end], 0, sp.off)
+				}
+				rec, _, err := rr.next()
+				e.s.nRows.Add(1)
 				e.consumed += int64(sp.n)
 				if err != nil { // the index pass parsed it: the file changed under us
 					return fmt.Errorf("%s:%d: changed while replaying: %v", e.s.cfg.UsagePath, sp.line, err)
@@ -432,81 +526,103 @@ func (e *emitter) indexed() error {
 	return nil
 }
 
-func (e *emitter) count(rows int64) {
-	e.s.statsMu.Lock()
-	e.s.stats.Rows += rows
-	e.s.statsMu.Unlock()
+// readSpans reads the chunk's records into buf with one ReadAt per run of
+// adjacent rows, each run ending with a newline.
+func readSpans(f *os.File, chunk []rowSpan, buf []byte) ([]byte, error) {
+	for i := 0; i < len(chunk); {
+		j, end := i+1, chunk[i].off+int64(chunk[i].n)
+		for j < len(chunk) && chunk[j].off == end {
+			end += int64(chunk[j].n)
+			j++
+		}
+		l := len(buf)
+		buf = slices.Grow(buf, int(end-chunk[i].off)+1)[:l+int(end-chunk[i].off)]
+		if n, err := f.ReadAt(buf[l:], chunk[i].off); n < len(buf)-l {
+			if err == nil || errors.Is(err, io.EOF) {
+				err = errors.New("changed while replaying: file shorter than indexed")
+			}
+			return buf, err
+		}
+		if buf[len(buf)-1] != '\n' {
+			buf = append(buf, '\n') // last line of a file without a final newline
+		}
+		i = j
+	}
+	return buf, nil
 }
 
 func (e *emitter) startTick(t int64) {
 	e.tick = t
-	e.seen = map[string]map[string]int64{}
+	e.tickSeq++
 }
 
 // add checks a record of the current tick (duplicate, relocation, unknown
 // host) and appends it to the batch. The rest of the validation is the
 // decode stage's.
-func (e *emitter) add(rec []string, line int64) error {
+func (e *emitter) add(rec [][]byte, line int64) error {
 	h := e.s.hdr
-	if err := h.CheckWidth(rec, line); err != nil {
-		e.s.reject(err.(*codecs.RowError))
+	if len(rec) != len(h.Names) {
+		e.s.reject(h.CheckWidth(codecs.Strings(rec), line).(*codecs.RowError))
 		return nil
 	}
-	dom, c, host := h.DomainOf(rec), rec[h.Container], rec[h.Host]
-	seen := e.seen[dom]
-	if seen == nil {
-		seen = map[string]int64{}
-		e.seen[dom] = seen
+	ds := e.domain(h.DomainBytes(rec))
+	c, host := rec[h.Container], rec[h.Host]
+	id := int32(-1)
+	if len(c) > 0 { // an empty id is the decode stage's to reject
+		id = ds.id(c)
+		if ds.stamp[id] == e.tickSeq {
+			e.s.reject(&codecs.RowError{Position: codecs.Position{Source: e.s.cfg.UsagePath, Line: line},
+				Field: h.Names[h.Container], Value: string(c), Raw: joinFields(codecs.Strings(rec)),
+				Reason: fmt.Sprintf("duplicate (tick %d, container): first row (line %d) kept", e.tick, ds.kept[id])})
+			return nil
+		}
+		ds.stamp[id], ds.kept[id] = e.tickSeq, line
 	}
-	if kept, dup := seen[c]; dup && c != "" {
-		e.s.reject(&codecs.RowError{Position: codecs.Position{Source: e.s.cfg.UsagePath, Line: line},
-			Field: h.Names[h.Container], Value: c, Raw: joinFields(rec),
-			Reason: fmt.Sprintf("duplicate (tick %d, container): first row (line %d) kept", e.tick, kept)})
-		return nil
-	}
-	seen[c] = line
-	if e.s.cfg.KnownHosts != nil && host != "" && !e.s.cfg.KnownHosts[host] && !e.unknown[host] {
-		e.unknown[host] = true
-		e.s.statsMu.Lock()
-		e.s.stats.UnknownHosts = append(e.s.stats.UnknownHosts, host)
-		e.s.statsMu.Unlock()
-		e.s.cfg.Logger.Warn("host not in node_meta: samples kept, host has no known capacity and is never a move target",
-			"file", e.s.cfg.UsagePath, "line", line, "host", host)
-	}
-	// Fields of a batch are carved from one allocation (ReuseRecord hands
-	// us the same slice every time); a full block is left to its batch.
-	if cap(e.flat)-len(e.flat) < len(rec) {
-		e.flat = make([]string, 0, e.s.cfg.BatchRows*len(rec))
-	}
-	n := len(e.flat)
-	e.flat = append(e.flat, rec...)
-	row := codecs.RawRow{Line: line, Fields: e.flat[n:len(e.flat):len(e.flat)]}
-	if r := e.s.cfg.Relocations; r != nil {
-		if nh, ok := r.Lookup(dom, c, e.tick); ok && nh != host {
-			row.TraceHost = host
-			row.Fields[h.Host] = nh
-			e.s.statsMu.Lock()
-			e.s.stats.Relocated++
-			e.s.statsMu.Unlock()
+	if e.s.cfg.KnownHosts != nil && len(host) > 0 && (id < 0 || ds.lastHost[id] != string(host)) {
+		hs, ok := e.hosts[string(host)]
+		if !ok {
+			hs = string(host)
+			e.hosts[hs] = hs
+		}
+		if id >= 0 {
+			ds.lastHost[id] = hs
+		}
+		if !e.s.cfg.KnownHosts[hs] && !e.unknown[hs] {
+			e.unknown[hs] = true
+			e.s.unknownMu.Lock()
+			e.s.unknownHosts = append(e.s.unknownHosts, hs)
+			e.s.unknownMu.Unlock()
+			e.s.cfg.Logger.Warn("host not in node_meta: samples kept, host has no known capacity and is never a move target",
+				"file", e.s.cfg.UsagePath, "line", line, "host", hs)
 		}
 	}
-	e.batch.Rows = append(e.batch.Rows, row)
-	if len(e.batch.Rows) >= e.s.cfg.BatchRows {
+	newHost := ""
+	if r := e.s.cfg.Relocations; r != nil && id >= 0 && r.Len() > 0 {
+		if nh, ok := r.Lookup(ds.name, ds.names[id], e.tick); ok && nh != string(host) {
+			newHost = nh
+			e.s.nRelocated.Add(1)
+		}
+	}
+	if e.batch.Rows() == 0 {
+		e.first = line
+	}
+	e.batch.AppendRow(line, rec, h.Host, newHost)
+	if e.batch.Rows() >= e.s.cfg.BatchRows {
 		return e.flush()
 	}
 	return nil
 }
 
 func (e *emitter) flush() error {
-	if len(e.batch.Rows) == 0 {
+	if e.batch.Rows() == 0 {
 		return nil
 	}
-	payload, _ := e.batch.MarshalBinary()
-	first := e.batch.Rows[0].Line
-	e.batch.Rows = e.batch.Rows[:0]
-	m := message.NewMessage(fmt.Sprintf("%s:%d", e.s.cfg.UsagePath, first), payload)
+	e.sizeHint = max(e.sizeHint, e.batch.Len())
+	payload := e.batch.Bytes()
+	e.batch.Reset(e.s.cfg.UsagePath, e.s.hdr.Names, e.sizeHint)
+	m := message.NewMessage(e.s.cfg.UsagePath+":"+strconv.FormatInt(e.first, 10), payload)
 	e.meta(m, codecs.KindRows)
-	m.Metadata.Set(codecs.MetaFirstLine, strconv.FormatInt(first, 10))
+	m.Metadata.Set(codecs.MetaFirstLine, strconv.FormatInt(e.first, 10))
 	return e.send(m)
 }
 
@@ -530,9 +646,7 @@ func (e *emitter) endTick() error {
 	if err := e.send(m); err != nil {
 		return err
 	}
-	e.s.statsMu.Lock()
-	e.s.stats.Ticks++
-	e.s.statsMu.Unlock()
+	e.s.nTicks.Add(1)
 	if e.s.cfg.Progress != nil {
 		e.s.cfg.Progress(e.consumed, e.s.size)
 	}

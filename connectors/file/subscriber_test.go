@@ -297,3 +297,69 @@ func TestRejectsFileAndPoison(t *testing.T) {
 		t.Errorf("rejects file = %q (count %d, notified %d), want %q", recs, rw.Count(), notified, want)
 	}
 }
+
+// Unsorted files are read back through a memory map where possible, with
+// ReadAt otherwise: both give the same events, quoted and multi-line
+// records included.
+func TestSubscriberIndexedReadPaths(t *testing.T) {
+	content := "timestamp,container_id,machine_id,cpu\r\n" +
+		"2,c_1,n_1,1\r\n1,\"c_1\",n_1,2\r\n\r\n0,c_1,n_1,3\r\n" +
+		"1,\"c\n2\",n_2,4\n0,c_2,\"n,2\",5\n\n2,c_2,n_2,6" // no final newline
+	want := []string{"0|5|c_1|n_1|", "0|8|c_2|n,2|", "W0", "1|3|c_1|n_1|", "1|6|c\n2|n_2|", "W1", "2|2|c_1|n_1|", "2|10|c_2|n_2|", "W2"}
+	defer func() { mapFiles = true }()
+	for _, mapped := range []bool{true, false} {
+		mapFiles = mapped
+		var rj rejects
+		s, err := NewSubscriber(Config{UsagePath: writeFile(t, "u.csv", content), BatchRows: 2, Reject: rj.add})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Sorted() {
+			t.Fatal("file read as sorted")
+		}
+		if g := replay(t, s, nil); !reflect.DeepEqual(g.events, want) || len(rj.list) != 0 {
+			t.Errorf("mapped=%v: events\n got %q\nwant %q\nrejects %v", mapped, g.events, want, rj.list)
+		}
+	}
+}
+
+// A file truncated while an unsorted replay reads it back stops the replay
+// with an error (through the mapping, a fault made a panic and recovered),
+// it does not crash the process.
+func TestSubscriberFileTruncatedDuringIndexedReplay(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("timestamp,container_id,machine_id,cpu\n")
+	for c := range 3000 {
+		for tick := range 3 {
+			b.WriteString(strconv.Itoa(tick) + ",c_" + strconv.Itoa(c) + ",n_1,1\n")
+		}
+	}
+	for _, mapped := range []bool{true, false} {
+		mapFiles = mapped
+		p := writeFile(t, "u.csv", b.String())
+		s, err := NewSubscriber(Config{UsagePath: p, Reject: func(*codecs.RowError) {}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch, _ := s.Subscribe(context.Background(), "usage")
+	loop:
+		for {
+			select {
+			case m := <-ch:
+				if m.Metadata.Get(codecs.MetaKind) == codecs.KindWatermark {
+					if err := os.Truncate(p, 0); err != nil {
+						t.Fatal(err)
+					}
+				}
+				m.Ack()
+			case <-s.Done():
+				break loop
+			}
+		}
+		if err := s.Err(); err == nil || !strings.Contains(err.Error(), "changed while replaying") {
+			t.Errorf("mapped=%v: err = %v, want the file changed while replaying", mapped, err)
+		}
+		s.Close()
+	}
+	mapFiles = true
+}
