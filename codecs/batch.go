@@ -3,7 +3,9 @@ package codecs
 import (
 	"encoding/binary"
 	"errors"
+	"hash/maphash"
 	"math"
+	"unsafe"
 
 	"hots/placement"
 )
@@ -406,4 +408,130 @@ func (r *reader) u64() uint64 {
 	v := binary.LittleEndian.Uint64(r.buf[r.off:])
 	r.off += 8
 	return v
+}
+
+// Symbols interns names (container or host ids) as dense int32 ids, for
+// the stages that key state by name. Nothing in it holds a pointer per
+// name: names are copied into append-only chunks and the hash table is a
+// slice of integers, so the garbage collector has nothing to scan, a new
+// name costs no allocation of its own, and a lookup touches a slot and the
+// name's bytes. The zero value is ready to use; not safe for concurrent
+// use.
+type Symbols struct {
+	seed   maphash.Seed
+	slots  []uint64 // tag<<32 | id+1; 0 is empty; len is a power of two
+	hashes []uint64 // id -> hash (for growing)
+	spans  []symSpan
+	chunks [][]byte
+}
+
+type symSpan struct {
+	chunk int32
+	off   uint32
+	n     uint32
+}
+
+const symChunk = 64 << 10
+
+// Len is the number of names interned.
+func (t *Symbols) Len() int { return len(t.spans) }
+
+// Name returns the name of id. The string shares the table's storage,
+// which is never modified once written, so it may be kept.
+func (t *Symbols) Name(id int32) string {
+	sp := t.spans[id]
+	c := t.chunks[sp.chunk]
+	return unsafe.String(unsafe.SliceData(c[sp.off:]), sp.n)
+}
+
+// LookupBytes returns b's id, if b was interned.
+func (t *Symbols) LookupBytes(b []byte) (int32, bool) {
+	if len(t.slots) == 0 {
+		return -1, false
+	}
+	id, _ := t.find(t.hashBytes(b), unsafe.String(unsafe.SliceData(b), len(b)))
+	return id, id >= 0
+}
+
+// InternBytes returns b's id, interning a copy of b if it is new.
+func (t *Symbols) InternBytes(b []byte) int32 {
+	// The view never outlives the call: a new name is copied.
+	return t.intern(t.hashBytes(b), unsafe.String(unsafe.SliceData(b), len(b)))
+}
+
+// Intern returns s's id, interning a copy of s if it is new.
+func (t *Symbols) Intern(s string) int32 {
+	if len(t.slots) == 0 {
+		t.seed = maphash.MakeSeed()
+	}
+	return t.intern(maphash.String(t.seed, s), s)
+}
+
+func (t *Symbols) hashBytes(b []byte) uint64 {
+	if len(t.slots) == 0 {
+		t.seed = maphash.MakeSeed()
+	}
+	return maphash.Bytes(t.seed, b)
+}
+
+// find returns the id of s (or -1) and the slot where it is or would go.
+func (t *Symbols) find(h uint64, s string) (int32, int) {
+	mask := len(t.slots) - 1
+	tag := h >> 32
+	for i := int(h) & mask; ; i = (i + 1) & mask {
+		v := t.slots[i]
+		if v == 0 {
+			return -1, i
+		}
+		if v>>32 == tag {
+			if id := int32(uint32(v) - 1); t.Name(id) == s {
+				return id, i
+			}
+		}
+	}
+}
+
+func (t *Symbols) intern(h uint64, s string) int32 {
+	if len(t.slots) == 0 {
+		t.slots = make([]uint64, 64)
+	}
+	id, slot := t.find(h, s)
+	if id >= 0 {
+		return id
+	}
+	id = int32(len(t.spans))
+	t.slots[slot] = h>>32<<32 | uint64(uint32(id)+1)
+	t.hashes = append(t.hashes, h)
+	t.spans = append(t.spans, t.store(s))
+	if 2*len(t.spans) > len(t.slots) { // keep the load under one half
+		t.grow()
+	}
+	return id
+}
+
+// store copies s into the current chunk (a new one when it is full; a
+// name longer than a chunk gets its own).
+func (t *Symbols) store(s string) symSpan {
+	n := len(t.chunks)
+	if n == 0 || cap(t.chunks[n-1])-len(t.chunks[n-1]) < len(s) {
+		t.chunks = append(t.chunks, make([]byte, 0, max(symChunk, len(s))))
+		n++
+	}
+	c := t.chunks[n-1]
+	off := len(c)
+	t.chunks[n-1] = append(c, s...)
+	return symSpan{chunk: int32(n - 1), off: uint32(off), n: uint32(len(s))}
+}
+
+func (t *Symbols) grow() {
+	slots := make([]uint64, 2*len(t.slots))
+	mask := len(slots) - 1
+	for id, h := range t.hashes {
+		i := int(h) & mask
+		for slots[i] != 0 {
+			i = (i + 1) & mask
+		}
+		slots[i] = h>>32<<32 | uint64(uint32(id)+1)
+	}
+	t.slots = slots
 }

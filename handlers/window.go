@@ -41,8 +41,8 @@ func (w *Window) Seen() (domains, containers, hosts int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, d := range w.domains {
-		containers += len(d.names)
-		hosts += len(d.hosts)
+		containers += d.ctrs.Len()
+		hosts += d.hosts.Len()
 	}
 	return len(w.domains), containers, hosts
 }
@@ -55,22 +55,22 @@ type WindowStats struct {
 	Ticks      int64 // (domain, tick) pairs closed
 }
 
-// domainWindow interns the domain's container and host names: each name is
-// copied once (so samples never pin the message payloads they were decoded
-// from) and each container gets a dense id, which makes the per-tick
-// duplicate check a bit test instead of a map per tick.
+// domainWindow interns the domain's container and host names
+// (codecs.Symbols: each name copied once, so samples never pin the message
+// payloads they were decoded from, and no pointer per name for the GC).
+// Each container has a dense id, which makes the per-tick duplicate check
+// a bit test instead of a map per tick.
 type domainWindow struct {
 	name      string
 	open      map[int64]*openTick
-	ids       map[string]int32 // container -> id
-	names     []string         // id -> container
-	next      []int32          // id -> id of the container that came next last time (-1: none)
-	prev      int32            // id of the last container looked up (-1: none)
-	lastHost  []string         // id -> host of its last accepted sample (interned)
-	lastTrace []string         // id -> trace host of its last accepted sample (interned)
-	hosts     map[string]string
-	free      [][]uint64 // bitsets of closed ticks, for reuse
-	hint      int        // samples in the last closed tick: capacity of the next
+	ctrs      codecs.Symbols
+	hosts     codecs.Symbols // placed and recorded
+	next      []int32        // container id -> id of the container that came next last time (-1: none)
+	prev      int32          // id of the last container looked up (-1: none)
+	lastHost  []int32        // container id -> host id of its last accepted sample (-1: none)
+	lastTrace []int32        // container id -> trace host id of its last accepted sample (-1: none)
+	free      [][]uint64     // bitsets of closed ticks, for reuse
+	hint      int            // samples in the last closed tick: capacity of the next
 	closed    int64
 	hasClosed bool
 }
@@ -91,7 +91,7 @@ func (w *Window) domain(name string) *domainWindow {
 	dw := w.domains[name]
 	if dw == nil {
 		name = strings.Clone(name)
-		dw = &domainWindow{name: name, open: map[int64]*openTick{}, ids: map[string]int32{}, hosts: map[string]string{}, prev: -1}
+		dw = &domainWindow{name: name, open: map[int64]*openTick{}, prev: -1}
 		w.domains[name] = dw
 	}
 	return dw
@@ -100,24 +100,19 @@ func (w *Window) domain(name string) *domainWindow {
 // container returns the container's id, interning a new name. Traces list
 // a tick's containers in much the same order every tick, so the container
 // that followed the previous one last time is tried first: a string
-// compare, where a map lookup over tens of thousands of names is a few
-// cache misses.
+// compare instead of a hash lookup over tens of thousands of names.
 func (dw *domainWindow) container(c string) int32 {
 	if p := dw.prev; p >= 0 {
-		if n := dw.next[p]; n >= 0 && dw.names[n] == c {
+		if n := dw.next[p]; n >= 0 && dw.ctrs.Name(n) == c {
 			dw.prev = n
 			return n
 		}
 	}
-	id, ok := dw.ids[c]
-	if !ok {
-		c = strings.Clone(c)
-		id = int32(len(dw.names))
-		dw.ids[c] = id
-		dw.names = append(dw.names, c)
+	id := dw.ctrs.Intern(c)
+	if int(id) == len(dw.next) {
 		dw.next = append(dw.next, -1)
-		dw.lastHost = append(dw.lastHost, "")
-		dw.lastTrace = append(dw.lastTrace, "")
+		dw.lastHost = append(dw.lastHost, -1)
+		dw.lastTrace = append(dw.lastTrace, -1)
 	}
 	if dw.prev >= 0 {
 		dw.next[dw.prev] = id
@@ -126,18 +121,16 @@ func (dw *domainWindow) container(c string) int32 {
 	return id
 }
 
-// host interns a host name, the previous one first (a container rarely
-// changes hosts, so this is a string compare instead of a map lookup).
-func (dw *domainWindow) host(h, prev string) string {
-	if h == prev {
-		return prev
+// host interns a host name, trying the previous one (*last) first: a
+// container rarely changes hosts.
+func (dw *domainWindow) host(h string, last *int32) string {
+	if *last >= 0 {
+		if n := dw.hosts.Name(*last); n == h {
+			return n
+		}
 	}
-	in, ok := dw.hosts[h]
-	if !ok {
-		in = strings.Clone(h)
-		dw.hosts[in] = in
-	}
-	return in
+	*last = dw.hosts.Intern(h)
+	return dw.hosts.Name(*last)
 }
 
 func (dw *domainWindow) openTick(t int64) *openTick {
@@ -187,12 +180,10 @@ func (w *Window) Add(ss []placement.Sample) {
 			continue
 		}
 		ot.seen[word] |= bit
-		s.Domain, s.Container = dw.name, dw.names[id]
-		s.Host = dw.host(s.Host, dw.lastHost[id])
-		dw.lastHost[id] = s.Host
+		s.Domain, s.Container = dw.name, dw.ctrs.Name(id)
+		s.Host = dw.host(s.Host, &dw.lastHost[id])
 		if s.TraceHost != "" {
-			s.TraceHost = dw.host(s.TraceHost, dw.lastTrace[id])
-			dw.lastTrace[id] = s.TraceHost
+			s.TraceHost = dw.host(s.TraceHost, &dw.lastTrace[id])
 		}
 		ot.samples = append(ot.samples, s)
 		w.stats.Samples++

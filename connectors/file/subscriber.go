@@ -331,47 +331,41 @@ type emitter struct {
 
 	def     *domainSyms            // the default domain's
 	domains map[string]*domainSyms // by domain column value
-	hosts   map[string]string      // interned host names
+	hosts   codecs.Symbols         // host names
 	unknown map[string]bool
 }
 
-// domainSyms interns one domain's container names. Each container has a
-// dense id; the per-tick duplicate check is a stamp per id instead of a map
-// per tick, and the last host checked against node_meta is remembered per
-// container, so a row costs one map lookup.
+// domainSyms interns one domain's container names (codecs.Symbols). Each
+// container has a dense id; the per-tick duplicate check is a stamp per id
+// instead of a map per tick, and the last host checked against node_meta
+// is remembered per container, so a row costs at most one hash lookup.
 type domainSyms struct {
 	name     string
-	ids      map[string]int32
-	names    []string
+	ids      codecs.Symbols
 	next     []int32  // id -> id of the container that came next last time (-1: none)
 	prev     int32    // id of the last container looked up (-1: none)
 	stamp    []uint32 // tickSeq of the tick in which the container was last seen
 	kept     []int64  // line of that row
-	lastHost []string // host last checked against KnownHosts
+	lastHost []int32  // host id last checked against KnownHosts (-1: none)
 }
 
 // id returns the container's id, interning a new name. Traces list a
 // tick's containers in much the same order every tick, so the container
 // that followed the previous one last time is tried first: a compare
-// instead of a map lookup (a few cache misses once there are tens of
-// thousands of names).
+// instead of a hash lookup over tens of thousands of names.
 func (d *domainSyms) id(c []byte) int32 {
 	if p := d.prev; p >= 0 {
-		if n := d.next[p]; n >= 0 && d.names[n] == string(c) {
+		if n := d.next[p]; n >= 0 && d.ids.Name(n) == string(c) {
 			d.prev = n
 			return n
 		}
 	}
-	id, ok := d.ids[string(c)]
-	if !ok {
-		name := string(c)
-		id = int32(len(d.names))
-		d.ids[name] = id
-		d.names = append(d.names, name)
+	id := d.ids.InternBytes(c)
+	if int(id) == len(d.next) {
 		d.next = append(d.next, -1)
 		d.stamp = append(d.stamp, 0)
 		d.kept = append(d.kept, 0)
-		d.lastHost = append(d.lastHost, "")
+		d.lastHost = append(d.lastHost, -1)
 	}
 	if d.prev >= 0 {
 		d.next[d.prev] = id
@@ -381,7 +375,7 @@ func (d *domainSyms) id(c []byte) int32 {
 }
 
 func newDomainSyms(name string) *domainSyms {
-	return &domainSyms{name: name, ids: map[string]int32{}, prev: -1}
+	return &domainSyms{name: name, prev: -1}
 }
 
 func (e *emitter) domain(d []byte) *domainSyms {
@@ -406,7 +400,7 @@ func (s *Subscriber) emit(ctx context.Context, out chan<- *message.Message) erro
 			return ctx.Err()
 		}
 	}
-	e := &emitter{s: s, ctx: ctx, out: out, unknown: map[string]bool{}, hosts: map[string]string{},
+	e := &emitter{s: s, ctx: ctx, out: out, unknown: map[string]bool{},
 		def: newDomainSyms(s.hdr.Fields().DefaultDomain), domains: map[string]*domainSyms{}}
 	e.batch.Reset(s.cfg.UsagePath, s.hdr.Names, 0)
 	if s.sorted {
@@ -596,16 +590,12 @@ func (e *emitter) add(rec [][]byte, line int64) error {
 		}
 		ds.stamp[id], ds.kept[id] = e.tickSeq, line
 	}
-	if e.s.cfg.KnownHosts != nil && len(host) > 0 && (id < 0 || ds.lastHost[id] != string(host)) {
-		hs, ok := e.hosts[string(host)]
-		if !ok {
-			hs = string(host)
-			e.hosts[hs] = hs
-		}
+	if e.s.cfg.KnownHosts != nil && len(host) > 0 && (id < 0 || ds.lastHost[id] < 0 || e.hosts.Name(ds.lastHost[id]) != string(host)) {
+		hid := e.hosts.InternBytes(host)
 		if id >= 0 {
-			ds.lastHost[id] = hs
+			ds.lastHost[id] = hid
 		}
-		if !e.s.cfg.KnownHosts[hs] && !e.unknown[hs] {
+		if hs := e.hosts.Name(hid); !e.s.cfg.KnownHosts[hs] && !e.unknown[hs] {
 			e.unknown[hs] = true
 			e.s.unknownMu.Lock()
 			e.s.unknownHosts = append(e.s.unknownHosts, hs)
@@ -616,7 +606,7 @@ func (e *emitter) add(rec [][]byte, line int64) error {
 	}
 	newHost := ""
 	if r := e.s.cfg.Relocations; r != nil && id >= 0 && r.Len() > 0 {
-		if nh, ok := r.Lookup(ds.name, ds.names[id], e.tick); ok && nh != string(host) {
+		if nh, ok := r.Lookup(ds.name, ds.ids.Name(id), e.tick); ok && nh != string(host) {
 			newHost = nh
 			e.s.nRelocated.Add(1)
 		}

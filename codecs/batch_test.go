@@ -1,0 +1,49 @@
+package codecs
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestSymbolsInternAndLookup(t *testing.T) {
+	var s Symbols
+	if _, ok := s.LookupBytes([]byte("x")); ok {
+		t.Fatal("empty table found a name")
+	}
+	long := strings.Repeat("L", symChunk+10)
+	names := []string{"", "c_1", long, "c_2"}
+	for i := range 100000 {
+		names = append(names, "c_"+strconv.Itoa(i*7919))
+	}
+	kept := make([]string, 0, len(names))
+	for i, n := range names {
+		var id int32
+		if i%2 == 0 {
+			id = s.Intern(n)
+		} else {
+			id = s.InternBytes([]byte(n))
+		}
+		if int(id) != len(kept) {
+			t.Fatalf("%q: id %d, want %d", n, id, len(kept))
+		}
+		kept = append(kept, s.Name(id))
+	}
+	if s.Len() != len(kept) {
+		t.Fatalf("len %d, want %d", s.Len(), len(kept))
+	}
+	for id, n := range kept { // names stay valid across growth
+		if s.Name(int32(id)) != n || (id < 4 && n != names[id]) {
+			t.Fatalf("name %d = %.20q, want %.20q", id, s.Name(int32(id)), n)
+		}
+		if got, ok := s.LookupBytes([]byte(n)); !ok || got != int32(id) {
+			t.Fatalf("lookup %.20q = %d %v, want %d", n, got, ok, id)
+		}
+		if got := s.Intern(n); got != int32(id) {
+			t.Fatalf("re-intern %.20q = %d, want %d", n, got, id)
+		}
+	}
+	if _, ok := s.LookupBytes([]byte("c_nope")); ok {
+		t.Error("found a name never interned")
+	}
+}
