@@ -535,3 +535,64 @@ func (t *Symbols) grow() {
 	}
 	t.slots = slots
 }
+
+// SampleReader reads an EncodeSamples payload one sample at a time, for a
+// stage that copies what it keeps (the window interns every name). The
+// strings it sets are views of the payload: valid only while the payload is
+// not modified, and not to be retained; Values come from slabs it allocates
+// and may be retained.
+type SampleReader struct {
+	r    reader
+	n    int
+	vals []float64
+}
+
+// Reset starts reading data.
+func (sr *SampleReader) Reset(data []byte) error {
+	sr.r = reader{buf: data}
+	sr.n = sr.r.rowCount()
+	sr.vals = nil
+	return sr.r.err
+}
+
+// Len is the number of samples not read yet.
+func (sr *SampleReader) Len() int { return sr.n }
+
+// Next reads the next sample into s; false at the end or on a malformed
+// payload (see Err).
+func (sr *SampleReader) Next(s *placement.Sample) bool {
+	r := &sr.r
+	if sr.n == 0 || r.err != nil {
+		if r.err == nil && r.off != len(r.buf) {
+			r.err = errShort
+		}
+		return false
+	}
+	s.Domain = r.view()
+	s.Tick = r.varint()
+	s.Container, s.Host, s.TraceHost = r.view(), r.view(), r.view()
+	nv := r.count()
+	if r.err != nil || len(r.buf)-r.off < 8*nv {
+		r.err = errShort
+		return false
+	}
+	if nv > len(sr.vals) {
+		sr.vals = make([]float64, max(nv, min(1024, nv*sr.n)))
+	}
+	s.Values, sr.vals = sr.vals[:nv:nv], sr.vals[nv:]
+	for j := range nv {
+		s.Values[j] = math.Float64frombits(binary.LittleEndian.Uint64(r.buf[r.off:]))
+		r.off += 8
+	}
+	sr.n--
+	return true
+}
+
+// Err is the payload's problem, if any, once Next returned false.
+func (sr *SampleReader) Err() error { return sr.r.err }
+
+// view is str without the copy: a string sharing the payload's bytes.
+func (r *reader) view() string {
+	b := r.bytes()
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}

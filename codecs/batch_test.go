@@ -1,9 +1,13 @@
 package codecs
 
 import (
+	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
+
+	"hots/placement"
 )
 
 func TestSymbolsInternAndLookup(t *testing.T) {
@@ -45,5 +49,35 @@ func TestSymbolsInternAndLookup(t *testing.T) {
 	}
 	if _, ok := s.LookupBytes([]byte("c_nope")); ok {
 		t.Error("found a name never interned")
+	}
+}
+
+func TestSampleReaderMatchesDecodeSamples(t *testing.T) {
+	ss := []placement.Sample{{Domain: "d", Tick: -3, Container: "c", Host: "h", Values: []float64{1, math.MaxFloat64}, TraceHost: "t"},
+		{Domain: "default", Tick: 1 << 40, Container: "c2", Host: "h2", Values: []float64{0}}, {Domain: "x"}}
+	data := EncodeSamples(ss)
+	want, err := DecodeSamples(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sr SampleReader
+	if err := sr.Reset(data); err != nil || sr.Len() != 3 {
+		t.Fatalf("reset: %v len %d", err, sr.Len())
+	}
+	var got []placement.Sample
+	var s placement.Sample
+	for sr.Next(&s) {
+		got = append(got, s)
+	}
+	if sr.Err() != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("reader %+v %v, want %+v", got, sr.Err(), want)
+	}
+	for cut := range len(data) {
+		sr.Reset(data[:cut])
+		for sr.Next(&s) {
+		}
+		if sr.Err() == nil {
+			t.Fatalf("truncated at %d: no error", cut)
+		}
 	}
 }

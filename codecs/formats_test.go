@@ -1,6 +1,7 @@
 package codecs
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"reflect"
@@ -220,7 +221,18 @@ func FuzzBinaryBatches(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var rb RawBatch
 		uerr := rb.UnmarshalBinary(b)
-		_, _ = DecodeSamples(b)
+		ds, derr := DecodeSamples(b)
+		var sr SampleReader // must agree with DecodeSamples
+		var rs []placement.Sample
+		if sr.Reset(b) == nil {
+			var s placement.Sample
+			for sr.Next(&s) {
+				rs = append(rs, s)
+			}
+		}
+		if (sr.Err() == nil) != (derr == nil) || (derr == nil && !bytes.Equal(EncodeSamples(rs), EncodeSamples(ds))) { // bytes: NaN values
+			t.Fatalf("sample reader %+v %v, DecodeSamples %+v %v", rs, sr.Err(), ds, derr)
+		}
 		var rd RowBatchReader // must agree with UnmarshalBinary
 		var rows []RawRow
 		if err := rd.Reset(b); err == nil {

@@ -252,3 +252,45 @@ func TestWindowDuplicatesOverManyContainersAndTicks(t *testing.T) {
 		t.Errorf("seen %d domains %d containers %d hosts, want 1 200 5", d, c, h)
 	}
 }
+
+// Handle reads sample payloads without copying them first: what the window
+// keeps, or hands to OnDropped, must not depend on the payload afterwards.
+func TestWindowHandleKeepsNoPayloadViews(t *testing.T) {
+	var dropped []placement.Sample
+	w := &Window{Metrics: 1, OnDropped: func(s placement.Sample, late bool) { dropped = append(dropped, s) }}
+	msg := func(ss ...placement.Sample) *message.Message {
+		m := message.NewMessage("s", codecs.EncodeSamples(ss))
+		m.Metadata.Set(codecs.MetaKind, codecs.KindSamples)
+		return m
+	}
+	m1 := msg(sample("d", 0, "c1", "n1", "t1", 1), sample("d", 0, "c2", "n2", "", 2), sample("d", 0, "c1", "n3", "", 3))
+	if _, err := w.Handle(m1); err != nil {
+		t.Fatal(err)
+	}
+	bs := w.CloseAllUpTo(0)
+	m2 := msg(sample("d", 0, "late", "n9", "", 4))
+	if _, err := w.Handle(m2); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []*message.Message{m1, m2} {
+		for i := range m.Payload {
+			m.Payload[i] = 'X'
+		}
+	}
+	want := []placement.Sample{sample("d", 0, "c1", "n1", "t1", 1), sample("d", 0, "c2", "n2", "", 2)}
+	if len(bs) != 1 || !reflect.DeepEqual(bs[0].Samples, want) {
+		t.Errorf("closed %+v, want %+v", bs, want)
+	}
+	if want := []placement.Sample{sample("d", 0, "c1", "n3", "", 3), sample("d", 0, "late", "n9", "", 4)}; !reflect.DeepEqual(dropped, want) {
+		t.Errorf("dropped %+v, want %+v", dropped, want)
+	}
+	// A malformed payload is refused whole.
+	bad := msg(sample("d", 1, "c1", "n1", "", 1), sample("d", 1, "c2", "n1", "", 1))
+	bad.Payload = bad.Payload[:len(bad.Payload)-3]
+	if _, err := w.Handle(bad); !IsPermanent(err) {
+		t.Errorf("truncated payload: err = %v", err)
+	}
+	if st := w.Stats(); st.Samples != 2 {
+		t.Errorf("samples %d, want 2 (nothing from the bad payload)", st.Samples)
+	}
+}

@@ -33,6 +33,7 @@ type Window struct {
 	mu      sync.Mutex
 	domains map[string]*domainWindow
 	stats   WindowStats
+	scratch []placement.Sample // handleSamples' batch, reused
 }
 
 // Seen counts what the window accepted: domains, distinct containers and
@@ -149,49 +150,96 @@ func (dw *domainWindow) openTick(t int64) *openTick {
 func (w *Window) Add(ss []placement.Sample) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.domains == nil {
-		w.domains = map[string]*domainWindow{}
-	}
-	var dw *domainWindow
-	var ot *openTick
-	var tick int64
+	var c addCursor
 	for i := range ss {
-		s := ss[i]
-		if dw == nil || s.Domain != dw.name {
-			dw, ot = w.domain(s.Domain), nil
-		}
-		if dw.hasClosed && s.Tick <= dw.closed {
-			w.stats.Late++
-			w.drop(s, true)
-			continue
-		}
-		if ot == nil || tick != s.Tick {
-			ot, tick = dw.openTick(s.Tick), s.Tick
-		}
-		id := dw.container(s.Container)
-		word, bit := int(id>>6), uint64(1)<<(id&63)
-		if word >= len(ot.seen) {
-			ot.seen = slices.Grow(ot.seen, word+1-len(ot.seen))
-			ot.seen = ot.seen[:cap(ot.seen)]
-		}
-		if ot.seen[word]&bit != 0 {
-			w.stats.Duplicates++
-			w.drop(s, false)
-			continue
-		}
-		ot.seen[word] |= bit
-		s.Domain, s.Container = dw.name, dw.ctrs.Name(id)
-		s.Host = dw.host(s.Host, &dw.lastHost[id])
-		if s.TraceHost != "" {
-			s.TraceHost = dw.host(s.TraceHost, &dw.lastTrace[id])
-		}
-		ot.samples = append(ot.samples, s)
-		w.stats.Samples++
+		w.add(&c, ss[i], false)
 	}
 }
 
-func (w *Window) drop(s placement.Sample, late bool) {
+// addCursor keeps the domain and open tick of the previous sample: a
+// batch is usually one domain and one tick.
+type addCursor struct {
+	dw   *domainWindow
+	ot   *openTick
+	tick int64
+}
+
+// add takes one sample in. views says its strings are views of a message
+// payload (handleSamples): then they are copied before anything keeps them.
+func (w *Window) add(c *addCursor, s placement.Sample, views bool) {
+	if w.domains == nil {
+		w.domains = map[string]*domainWindow{}
+	}
+	if c.dw == nil || s.Domain != c.dw.name {
+		c.dw, c.ot = w.domain(s.Domain), nil
+	}
+	dw := c.dw
+	if dw.hasClosed && s.Tick <= dw.closed {
+		w.stats.Late++
+		w.drop(s, true, views)
+		return
+	}
+	if c.ot == nil || c.tick != s.Tick {
+		c.ot, c.tick = dw.openTick(s.Tick), s.Tick
+	}
+	ot := c.ot
+	id := dw.container(s.Container)
+	word, bit := int(id>>6), uint64(1)<<(id&63)
+	if word >= len(ot.seen) {
+		ot.seen = slices.Grow(ot.seen, word+1-len(ot.seen))
+		ot.seen = ot.seen[:cap(ot.seen)]
+	}
+	if ot.seen[word]&bit != 0 {
+		w.stats.Duplicates++
+		w.drop(s, false, views)
+		return
+	}
+	ot.seen[word] |= bit
+	s.Domain, s.Container = dw.name, dw.ctrs.Name(id)
+	s.Host = dw.host(s.Host, &dw.lastHost[id])
+	if s.TraceHost != "" {
+		s.TraceHost = dw.host(s.TraceHost, &dw.lastTrace[id])
+	}
+	ot.samples = append(ot.samples, s)
+	w.stats.Samples++
+}
+
+// handleSamples adds a samples payload without building a []Sample first:
+// names are read as views of the payload and interned by add.
+// A malformed payload adds nothing: it is read whole into a reused scratch
+// slice first.
+func (w *Window) handleSamples(payload []byte) error {
+	var sr codecs.SampleReader
+	if err := sr.Reset(payload); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ss := w.scratch[:0]
+	for {
+		ss = append(ss, placement.Sample{})
+		if !sr.Next(&ss[len(ss)-1]) {
+			ss = ss[:len(ss)-1]
+			break
+		}
+	}
+	defer func() { clear(ss); w.scratch = ss[:0] }() // keep no views
+	if err := sr.Err(); err != nil {
+		return err
+	}
+	var c addCursor
+	for i := range ss {
+		w.add(&c, ss[i], true)
+	}
+	return nil
+}
+
+func (w *Window) drop(s placement.Sample, late, views bool) {
 	if w.OnDropped != nil {
+		if views {
+			s.Domain, s.Container = strings.Clone(s.Domain), strings.Clone(s.Container)
+			s.Host, s.TraceHost = strings.Clone(s.Host), strings.Clone(s.TraceHost)
+		}
 		w.OnDropped(s, late)
 	}
 }
@@ -288,11 +336,9 @@ func HostLoads(ss []placement.Sample, metrics int) (actual, baseline map[string]
 func (w *Window) Handle(msg *message.Message) ([]*message.Message, error) {
 	switch msg.Metadata.Get(codecs.MetaKind) {
 	case codecs.KindSamples:
-		ss, err := codecs.DecodeSamples(msg.Payload)
-		if err != nil {
+		if err := w.handleSamples(msg.Payload); err != nil {
 			return nil, Permanent(err)
 		}
-		w.Add(ss)
 		return nil, nil
 	case codecs.KindWatermark:
 		t, err := strconv.ParseInt(msg.Metadata.Get(codecs.MetaTick), 10, 64)

@@ -122,19 +122,18 @@ func (rr *recordReader) next() (fields [][]byte, line int64, err error) {
 		if len(l) == 0 {
 			continue
 		}
-		if bytes.IndexByte(l, '"') >= 0 {
-			return rr.slowRecord(raw)
-		}
+		// One pass over the (short) line finds the commas and any quote.
 		rr.fields = rr.fields[:0]
-		for {
-			i := bytes.IndexByte(l, ',')
-			if i < 0 {
-				rr.fields = append(rr.fields, l)
-				break
+		start := 0
+		for i, c := range l {
+			if c == ',' {
+				rr.fields = append(rr.fields, l[start:i:i])
+				start = i + 1
+			} else if c == '"' {
+				return rr.slowRecord(raw)
 			}
-			rr.fields = append(rr.fields, l[:i:i])
-			l = l[i+1:]
 		}
+		rr.fields = append(rr.fields, l[start:])
 		return rr.fields, rr.line, nil
 	}
 }
