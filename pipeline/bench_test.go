@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"testing"
 	"time"
 
@@ -47,9 +48,11 @@ func genTrace(b *testing.B, containers, ticks int, sorted bool) string {
 
 // driveDecodeWindow replays path through the file Subscriber, the Decoder
 // and the Window handler funcs (no router), acking as the router would,
-// and returns the samples that reached the window and the peak heap seen
-// at tick ends.
-func driveDecodeWindow(b *testing.B, path string, fields codecs.UsageFields) (samples int64, peakHeap uint64) {
+// and returns the samples that reached the window and the peaks seen at
+// tick ends of the heap (HeapAlloc: live data plus garbage not yet
+// collected) and of the live heap (as marked by the last GC).
+func driveDecodeWindow(b *testing.B, path string, fields codecs.UsageFields) (samples int64, peakHeap, peakLive uint64) {
+	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	rejects := func(e *codecs.RowError) { b.Fatalf("reject: %v", e) }
 	sub, err := file.NewSubscriber(file.Config{UsagePath: path, Fields: fields, Reject: rejects})
 	if err != nil {
@@ -77,6 +80,10 @@ func driveDecodeWindow(b *testing.B, path string, fields codecs.UsageFields) (sa
 				if len(ticks) > 0 {
 					runtime.ReadMemStats(&ms)
 					peakHeap = max(peakHeap, ms.HeapAlloc)
+					metrics.Read(live)
+					if live[0].Value.Kind() == metrics.KindUint64 {
+						peakLive = max(peakLive, live[0].Value.Uint64())
+					}
 				}
 			}
 			m.Ack()
@@ -85,7 +92,7 @@ func driveDecodeWindow(b *testing.B, path string, fields codecs.UsageFields) (sa
 				b.Fatal(err)
 			}
 			sub.Close()
-			return win.Stats().Samples, peakHeap
+			return win.Stats().Samples, peakHeap, peakLive
 		}
 	}
 }
@@ -97,12 +104,12 @@ func driveDecodeWindow(b *testing.B, path string, fields codecs.UsageFields) (sa
 func benchDecodeWindow(b *testing.B, path string, fields codecs.UsageFields) {
 	b.ReportAllocs()
 	var total int64
-	var peak uint64
+	var peak, peakLive uint64
 	start, cpu0 := time.Now(), cpuTime()
 	for b.Loop() {
-		n, p := driveDecodeWindow(b, path, fields)
+		n, p, l := driveDecodeWindow(b, path, fields)
 		total += n
-		peak = max(peak, p)
+		peak, peakLive = max(peak, p), max(peakLive, l)
 	}
 	wall, cpu := time.Since(start), cpuTime()-cpu0
 	b.ReportMetric(float64(total)/wall.Seconds(), "samples/s")
@@ -110,6 +117,7 @@ func benchDecodeWindow(b *testing.B, path string, fields codecs.UsageFields) {
 		b.ReportMetric(float64(total)/cpu.Seconds(), "samples/cpu-s")
 	}
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+	b.ReportMetric(float64(peakLive)/(1<<20), "peak-live-MB")
 	b.ReportMetric(float64(total)/float64(b.N), "samples/op")
 }
 
