@@ -542,17 +542,28 @@ func (t *Symbols) grow() {
 // not modified, and not to be retained; Values come from slabs it allocates
 // and may be retained.
 type SampleReader struct {
-	r    reader
-	n    int
-	vals []float64
+	r     reader
+	n     int
+	vals  []float64
+	reuse bool
+	slab  []float64 // ResetReuse's
 }
 
 // Reset starts reading data.
 func (sr *SampleReader) Reset(data []byte) error {
 	sr.r = reader{buf: data}
 	sr.n = sr.r.rowCount()
-	sr.vals = nil
+	sr.vals, sr.reuse = nil, false
 	return sr.r.err
+}
+
+// ResetReuse is Reset for a caller that copies the values it keeps: they
+// are carved from one buffer that the next ResetReuse overwrites.
+func (sr *SampleReader) ResetReuse(data []byte) error {
+	err := sr.Reset(data)
+	sr.reuse = true
+	sr.vals = sr.slab[:cap(sr.slab)]
+	return err
 }
 
 // Len is the number of samples not read yet.
@@ -577,7 +588,12 @@ func (sr *SampleReader) Next(s *placement.Sample) bool {
 		return false
 	}
 	if nv > len(sr.vals) {
-		sr.vals = make([]float64, max(nv, min(1024, nv*sr.n)))
+		if sr.reuse {
+			sr.slab = make([]float64, nv*sr.n)
+			sr.vals = sr.slab
+		} else {
+			sr.vals = make([]float64, max(nv, min(1024, nv*sr.n)))
+		}
 	}
 	s.Values, sr.vals = sr.vals[:nv:nv], sr.vals[nv:]
 	for j := range nv {

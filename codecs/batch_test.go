@@ -72,6 +72,19 @@ func TestSampleReaderMatchesDecodeSamples(t *testing.T) {
 	if sr.Err() != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("reader %+v %v, want %+v", got, sr.Err(), want)
 	}
+	for range 2 { // reusing the value buffer, twice
+		if err := sr.ResetReuse(data); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; sr.Next(&s); i++ {
+			if !reflect.DeepEqual(s, want[i]) {
+				t.Fatalf("reuse: sample %d = %+v, want %+v", i, s, want[i])
+			}
+		}
+		if sr.Err() != nil {
+			t.Fatal(sr.Err())
+		}
+	}
 	for cut := range len(data) {
 		sr.Reset(data[:cut])
 		for sr.Next(&s) {

@@ -34,6 +34,8 @@ type Window struct {
 	domains map[string]*domainWindow
 	stats   WindowStats
 	scratch []placement.Sample // handleSamples' batch, reused
+	reader  codecs.SampleReader
+	closed  []closedTick // closed by the current close call
 }
 
 // Seen counts what the window accepted: domains, distinct containers and
@@ -70,7 +72,8 @@ type domainWindow struct {
 	prev      int32          // id of the last container looked up (-1: none)
 	lastHost  []int32        // container id -> host id of its last accepted sample (-1: none)
 	lastTrace []int32        // container id -> trace host id of its last accepted sample (-1: none)
-	free      [][]uint64     // bitsets of closed ticks, for reuse
+	free      []*openTick    // ticks closed by Handle, whose buffers nobody else holds, for reuse
+	freeSeen  [][]uint64     // bitsets of other closed ticks, for reuse
 	hint      int            // samples in the last closed tick: capacity of the next
 	closed    int64
 	hasClosed bool
@@ -78,7 +81,8 @@ type domainWindow struct {
 
 type openTick struct {
 	samples []placement.Sample
-	seen    []uint64 // bit per container id
+	vals    []float64 // the samples' values, copied in
+	seen    []uint64  // bit per container id
 }
 
 // Stats returns the counts so far.
@@ -134,15 +138,20 @@ func (dw *domainWindow) host(h string, last *int32) string {
 	return dw.hosts.Name(*last)
 }
 
-func (dw *domainWindow) openTick(t int64) *openTick {
+func (dw *domainWindow) openTick(t int64, metrics int) *openTick {
 	ot := dw.open[t]
-	if ot == nil {
-		ot = &openTick{samples: make([]placement.Sample, 0, dw.hint)}
-		if n := len(dw.free); n > 0 {
-			ot.seen, dw.free = dw.free[n-1], dw.free[:n-1]
-		}
-		dw.open[t] = ot
+	if ot != nil {
+		return ot
 	}
+	if n := len(dw.free); n > 0 {
+		ot, dw.free = dw.free[n-1], dw.free[:n-1]
+	} else {
+		ot = &openTick{samples: make([]placement.Sample, 0, dw.hint), vals: make([]float64, 0, dw.hint*metrics)}
+		if n := len(dw.freeSeen); n > 0 {
+			ot.seen, dw.freeSeen = dw.freeSeen[n-1], dw.freeSeen[:n-1]
+		}
+	}
+	dw.open[t] = ot
 	return ot
 }
 
@@ -164,8 +173,9 @@ type addCursor struct {
 	tick int64
 }
 
-// add takes one sample in. views says its strings are views of a message
-// payload (handleSamples): then they are copied before anything keeps them.
+// add takes one sample in. views says its strings and values are views of
+// a message payload and a reused buffer (handleSamples): then they are
+// copied before anything keeps them.
 func (w *Window) add(c *addCursor, s placement.Sample, views bool) {
 	if w.domains == nil {
 		w.domains = map[string]*domainWindow{}
@@ -180,7 +190,7 @@ func (w *Window) add(c *addCursor, s placement.Sample, views bool) {
 		return
 	}
 	if c.ot == nil || c.tick != s.Tick {
-		c.ot, c.tick = dw.openTick(s.Tick), s.Tick
+		c.ot, c.tick = dw.openTick(s.Tick, w.Metrics), s.Tick
 	}
 	ot := c.ot
 	id := dw.container(s.Container)
@@ -200,6 +210,11 @@ func (w *Window) add(c *addCursor, s placement.Sample, views bool) {
 	if s.TraceHost != "" {
 		s.TraceHost = dw.host(s.TraceHost, &dw.lastTrace[id])
 	}
+	// Values are copied into the tick's slab: the window does not alias its
+	// callers' slices, and in replay the slab is reused tick after tick.
+	n := len(ot.vals)
+	ot.vals = append(ot.vals, s.Values...)
+	s.Values = ot.vals[n:len(ot.vals):len(ot.vals)]
 	ot.samples = append(ot.samples, s)
 	w.stats.Samples++
 }
@@ -209,12 +224,12 @@ func (w *Window) add(c *addCursor, s placement.Sample, views bool) {
 // A malformed payload adds nothing: it is read whole into a reused scratch
 // slice first.
 func (w *Window) handleSamples(payload []byte) error {
-	var sr codecs.SampleReader
-	if err := sr.Reset(payload); err != nil {
-		return err
-	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	sr := &w.reader // values are copied by add
+	if err := sr.ResetReuse(payload); err != nil {
+		return err
+	}
 	ss := w.scratch[:0]
 	for {
 		ss = append(ss, placement.Sample{})
@@ -239,6 +254,7 @@ func (w *Window) drop(s placement.Sample, late, views bool) {
 		if views {
 			s.Domain, s.Container = strings.Clone(s.Domain), strings.Clone(s.Container)
 			s.Host, s.TraceHost = strings.Clone(s.Host), strings.Clone(s.TraceHost)
+			s.Values = slices.Clone(s.Values)
 		}
 		w.OnDropped(s, late)
 	}
@@ -248,6 +264,7 @@ func (w *Window) drop(s placement.Sample, late, views bool) {
 func (w *Window) CloseUpTo(domain string, tick int64) []placement.TickBatch {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	defer w.release(false)
 	return w.closeUpTo(domain, tick)
 }
 
@@ -256,6 +273,34 @@ func (w *Window) CloseUpTo(domain string, tick int64) []placement.TickBatch {
 func (w *Window) CloseAllUpTo(tick int64) []placement.TickBatch {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	defer w.release(false)
+	return w.closeAllUpTo(tick)
+}
+
+// closedTick is a tick closeUpTo closed, until release.
+type closedTick struct {
+	dw *domainWindow
+	ot *openTick
+}
+
+// release recycles the buffers of the ticks just closed: only the duplicate
+// bitsets when the batches went to a caller, everything when the caller
+// (Handle) has encoded them and dropped them.
+func (w *Window) release(all bool) {
+	for i, c := range w.closed {
+		if all {
+			clear(c.ot.samples)
+			c.ot.samples, c.ot.vals = c.ot.samples[:0], c.ot.vals[:0]
+			c.dw.free = append(c.dw.free, c.ot)
+		} else {
+			c.dw.freeSeen = append(c.dw.freeSeen, c.ot.seen)
+		}
+		w.closed[i] = closedTick{}
+	}
+	w.closed = w.closed[:0]
+}
+
+func (w *Window) closeAllUpTo(tick int64) []placement.TickBatch {
 	names := make([]string, 0, len(w.domains))
 	for d := range w.domains {
 		names = append(names, d)
@@ -287,7 +332,7 @@ func (w *Window) closeUpTo(domain string, tick int64) []placement.TickBatch {
 		delete(dw.open, t)
 		dw.hint = len(ot.samples)
 		clear(ot.seen)
-		dw.free = append(dw.free, ot.seen)
+		w.closed = append(w.closed, closedTick{dw, ot})
 		w.report(b)
 		out = append(out, b)
 		w.stats.Ticks++
@@ -345,7 +390,11 @@ func (w *Window) Handle(msg *message.Message) ([]*message.Message, error) {
 		if err != nil {
 			return nil, Permanent(err)
 		}
-		return TickMessages(w.CloseAllUpTo(t)), nil
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		msgs := TickMessages(w.closeAllUpTo(t))
+		w.release(true) // encoded: the batches are ours to reuse
+		return msgs, nil
 	}
 	return nil, nil
 }
