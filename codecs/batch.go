@@ -413,16 +413,26 @@ func (r *reader) u64() uint64 {
 // Symbols interns names (container or host ids) as dense int32 ids, for
 // the stages that key state by name. Nothing in it holds a pointer per
 // name: names are copied into append-only chunks and the hash table is a
-// slice of integers, so the garbage collector has nothing to scan, a new
-// name costs no allocation of its own, and a lookup touches a slot and the
-// name's bytes. The zero value is ready to use; not safe for concurrent
-// use.
+// slice of integers, so the garbage collector has nothing to scan and a new
+// name costs no allocation of its own. A slot holds a hash tag, the
+// length and the first 8 bytes of its name, so a lookup of a name of up to
+// 8 bytes touches one slot and nothing else (tables of tens of thousands
+// of names do not fit in cache: each extra memory access is a miss). The
+// zero value is ready to use; not safe for concurrent use.
 type Symbols struct {
 	seed   maphash.Seed
-	slots  []uint64 // tag<<32 | id+1; 0 is empty; len is a power of two
-	hashes []uint64 // id -> hash (for growing)
+	slots  []symSlot // len is a power of two
+	hashes []uint64  // id -> hash (for growing)
 	spans  []symSpan
 	chunks [][]byte
+	succ   []symSlot // id -> the name interned after it last time (InternAfter)
+}
+
+// symSlot: meta is tag (24 bits) | length (8 bits, 255 for longer) | id+1
+// (32 bits), 0 when empty; pre is the name's first 8 bytes, zero-padded.
+type symSlot struct {
+	meta uint64
+	pre  uint64
 }
 
 type symSpan struct {
@@ -459,6 +469,33 @@ func (t *Symbols) InternBytes(b []byte) int32 {
 	return t.intern(t.hashBytes(b), unsafe.String(unsafe.SliceData(b), len(b)))
 }
 
+// InternAfter is Intern for names that tend to come in the same order
+// (a trace lists a tick's containers in much the same order every tick):
+// it first tries the name that followed prev (an id, or -1) last time,
+// which costs no hash and no memory access beyond prev's own entry.
+func (t *Symbols) InternAfter(prev int32, s string) int32 {
+	if prev >= 0 {
+		meta, pre := symKey(0, s)
+		if sc := t.succ[prev]; sc.meta>>32 == meta>>32 && sc.pre == pre && sc.meta != 0 {
+			if id := int32(uint32(sc.meta) - 1); len(s) <= 8 || t.Name(id) == s {
+				return id
+			}
+		}
+	}
+	id := t.Intern(s)
+	if prev >= 0 {
+		meta, pre := symKey(0, s)
+		t.succ[prev] = symSlot{meta: meta | uint64(uint32(id)+1), pre: pre}
+	}
+	return id
+}
+
+// InternBytesAfter is InternAfter for a name given as bytes.
+func (t *Symbols) InternBytesAfter(prev int32, b []byte) int32 {
+	// The view never outlives the call: a new name is copied.
+	return t.InternAfter(prev, unsafe.String(unsafe.SliceData(b), len(b)))
+}
+
 // Intern returns s's id, interning a copy of s if it is new.
 func (t *Symbols) Intern(s string) int32 {
 	if len(t.slots) == 0 {
@@ -474,17 +511,26 @@ func (t *Symbols) hashBytes(b []byte) uint64 {
 	return maphash.Bytes(t.seed, b)
 }
 
+// symKey is what a slot holds of a name, without the id.
+func symKey(h uint64, s string) (meta, pre uint64) {
+	n := min(len(s), 255)
+	var p [8]byte
+	copy(p[:], s)
+	return h>>40<<40 | uint64(n)<<32, binary.LittleEndian.Uint64(p[:])
+}
+
 // find returns the id of s (or -1) and the slot where it is or would go.
 func (t *Symbols) find(h uint64, s string) (int32, int) {
 	mask := len(t.slots) - 1
-	tag := h >> 32
+	key, pre := symKey(h, s)
 	for i := int(h) & mask; ; i = (i + 1) & mask {
-		v := t.slots[i]
-		if v == 0 {
+		sl := &t.slots[i]
+		if sl.meta == 0 {
 			return -1, i
 		}
-		if v>>32 == tag {
-			if id := int32(uint32(v) - 1); t.Name(id) == s {
+		if sl.meta>>32<<32 == key && sl.pre == pre {
+			id := int32(uint32(sl.meta) - 1)
+			if len(s) <= 8 || t.Name(id) == s {
 				return id, i
 			}
 		}
@@ -493,16 +539,18 @@ func (t *Symbols) find(h uint64, s string) (int32, int) {
 
 func (t *Symbols) intern(h uint64, s string) int32 {
 	if len(t.slots) == 0 {
-		t.slots = make([]uint64, 64)
+		t.slots = make([]symSlot, 64)
 	}
 	id, slot := t.find(h, s)
 	if id >= 0 {
 		return id
 	}
 	id = int32(len(t.spans))
-	t.slots[slot] = h>>32<<32 | uint64(uint32(id)+1)
+	key, pre := symKey(h, s)
+	t.slots[slot] = symSlot{meta: key | uint64(uint32(id)+1), pre: pre}
 	t.hashes = append(t.hashes, h)
 	t.spans = append(t.spans, t.store(s))
+	t.succ = append(t.succ, symSlot{})
 	if 2*len(t.spans) > len(t.slots) { // keep the load under one half
 		t.grow()
 	}
@@ -524,18 +572,21 @@ func (t *Symbols) store(s string) symSpan {
 }
 
 func (t *Symbols) grow() {
-	slots := make([]uint64, 2*len(t.slots))
-	mask := len(slots) - 1
-	for id, h := range t.hashes {
+	old := t.slots
+	t.slots = make([]symSlot, 2*len(old))
+	mask := len(t.slots) - 1
+	for _, sl := range old {
+		if sl.meta == 0 {
+			continue
+		}
+		h := t.hashes[uint32(sl.meta)-1]
 		i := int(h) & mask
-		for slots[i] != 0 {
+		for t.slots[i].meta != 0 {
 			i = (i + 1) & mask
 		}
-		slots[i] = h>>32<<32 | uint64(uint32(id)+1)
+		t.slots[i] = sl
 	}
-	t.slots = slots
 }
-
 // SampleReader reads an EncodeSamples payload one sample at a time, for a
 // stage that copies what it keeps (the window interns every name). The
 // strings it sets are views of the payload: valid only while the payload is

@@ -16,7 +16,7 @@ func TestSymbolsInternAndLookup(t *testing.T) {
 		t.Fatal("empty table found a name")
 	}
 	long := strings.Repeat("L", symChunk+10)
-	names := []string{"", "c_1", long, "c_2"}
+	names := []string{"", "c_1", long, "c_2", "abc", "abc\x00", "abcdefgh", "abcdefghi", "abcdefghj", "\x00", long + "x"}
 	for i := range 100000 {
 		names = append(names, "c_"+strconv.Itoa(i*7919))
 	}
@@ -37,7 +37,7 @@ func TestSymbolsInternAndLookup(t *testing.T) {
 		t.Fatalf("len %d, want %d", s.Len(), len(kept))
 	}
 	for id, n := range kept { // names stay valid across growth
-		if s.Name(int32(id)) != n || (id < 4 && n != names[id]) {
+		if s.Name(int32(id)) != n || (id < 11 && n != names[id]) {
 			t.Fatalf("name %d = %.20q, want %.20q", id, s.Name(int32(id)), n)
 		}
 		if got, ok := s.LookupBytes([]byte(n)); !ok || got != int32(id) {
@@ -91,6 +91,30 @@ func TestSampleReaderMatchesDecodeSamples(t *testing.T) {
 		}
 		if sr.Err() == nil {
 			t.Fatalf("truncated at %d: no error", cut)
+		}
+	}
+}
+
+// InternAfter gives the ids Intern gives, whatever the order predicted.
+func TestSymbolsInternAfter(t *testing.T) {
+	var a, b Symbols
+	r := []string{"c_1", "c_2", "abcdefghijk", "abcdefghijl", "c_3", "", "c_1"}
+	prev := int32(-1)
+	for round := range 50 {
+		for i := range r {
+			n := r[(i*(1+round%3))%len(r)] // orders change from round to round
+			if round%7 == 3 {
+				n += "_new" + strconv.Itoa(round)
+			}
+			want := b.Intern(n)
+			got := a.InternAfter(prev, n)
+			if round%2 == 0 {
+				got = a.InternBytesAfter(prev, []byte(n))
+			}
+			if got != want || a.Name(got) != n {
+				t.Fatalf("round %d %q: InternAfter %d (%q), Intern %d", round, n, got, a.Name(got), want)
+			}
+			prev = got
 		}
 	}
 }

@@ -68,7 +68,6 @@ type domainWindow struct {
 	open      map[int64]*openTick
 	ctrs      codecs.Symbols
 	hosts     codecs.Symbols // placed and recorded
-	next      []int32        // container id -> id of the container that came next last time (-1: none)
 	prev      int32          // id of the last container looked up (-1: none)
 	lastHost  []int32        // container id -> host id of its last accepted sample (-1: none)
 	lastTrace []int32        // container id -> trace host id of its last accepted sample (-1: none)
@@ -102,25 +101,13 @@ func (w *Window) domain(name string) *domainWindow {
 	return dw
 }
 
-// container returns the container's id, interning a new name. Traces list
-// a tick's containers in much the same order every tick, so the container
-// that followed the previous one last time is tried first: a string
-// compare instead of a hash lookup over tens of thousands of names.
+// container returns the container's id, interning a new name (trying
+// first the container that followed the previous one last time).
 func (dw *domainWindow) container(c string) int32 {
-	if p := dw.prev; p >= 0 {
-		if n := dw.next[p]; n >= 0 && dw.ctrs.Name(n) == c {
-			dw.prev = n
-			return n
-		}
-	}
-	id := dw.ctrs.Intern(c)
-	if int(id) == len(dw.next) {
-		dw.next = append(dw.next, -1)
+	id := dw.ctrs.InternAfter(dw.prev, c)
+	if int(id) == len(dw.lastHost) {
 		dw.lastHost = append(dw.lastHost, -1)
 		dw.lastTrace = append(dw.lastTrace, -1)
-	}
-	if dw.prev >= 0 {
-		dw.next[dw.prev] = id
 	}
 	dw.prev = id
 	return id

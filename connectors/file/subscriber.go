@@ -342,33 +342,20 @@ type emitter struct {
 type domainSyms struct {
 	name     string
 	ids      codecs.Symbols
-	next     []int32  // id -> id of the container that came next last time (-1: none)
 	prev     int32    // id of the last container looked up (-1: none)
 	stamp    []uint32 // tickSeq of the tick in which the container was last seen
 	kept     []int64  // line of that row
 	lastHost []int32  // host id last checked against KnownHosts (-1: none)
 }
 
-// id returns the container's id, interning a new name. Traces list a
-// tick's containers in much the same order every tick, so the container
-// that followed the previous one last time is tried first: a compare
-// instead of a hash lookup over tens of thousands of names.
+// id returns the container's id, interning a new name (trying first the
+// container that followed the previous one last time).
 func (d *domainSyms) id(c []byte) int32 {
-	if p := d.prev; p >= 0 {
-		if n := d.next[p]; n >= 0 && d.ids.Name(n) == string(c) {
-			d.prev = n
-			return n
-		}
-	}
-	id := d.ids.InternBytes(c)
-	if int(id) == len(d.next) {
-		d.next = append(d.next, -1)
+	id := d.ids.InternBytesAfter(d.prev, c)
+	if int(id) == len(d.stamp) {
 		d.stamp = append(d.stamp, 0)
 		d.kept = append(d.kept, 0)
 		d.lastHost = append(d.lastHost, -1)
-	}
-	if d.prev >= 0 {
-		d.next[d.prev] = id
 	}
 	d.prev = id
 	return id
