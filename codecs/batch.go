@@ -326,6 +326,10 @@ func (r *reader) uvarint() uint64 {
 	if r.err != nil {
 		return 0
 	}
+	if r.off < len(r.buf) && r.buf[r.off] < 0x80 { // one byte: most lengths
+		r.off++
+		return uint64(r.buf[r.off-1])
+	}
 	v, n := binary.Uvarint(r.buf[r.off:])
 	if n <= 0 {
 		r.err = errShort

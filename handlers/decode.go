@@ -20,7 +20,6 @@ type Decoder struct {
 
 	hdr     *codecs.UsageHeader // of the last batch's source; one file per run
 	decoded int64
-	rd      codecs.RowBatchReader
 	sizeOut int // size of the last samples payload: the next one's capacity
 }
 
@@ -68,11 +67,11 @@ func (d *Decoder) Handle(msg *message.Message) ([]*message.Message, error) {
 // payload: fields are views of the payload, numbers are parsed from bytes
 // (codecs.AppendSample), and no string is made unless a row is refused.
 func (d *Decoder) rows(payload []byte) ([]byte, int, error) {
-	rd := &d.rd
+	var rd codecs.RowBatchReader
 	if err := rd.Reset(payload); err != nil {
 		return nil, 0, fmt.Errorf("row batch: %w", err)
 	}
-	if !d.sameHeader() {
+	if !d.sameHeader(&rd) {
 		h, err := codecs.NewUsageHeader(string(rd.Source), codecs.Strings(rd.Header), d.Fields)
 		if err != nil {
 			return nil, 0, err
@@ -119,11 +118,11 @@ func (d *Decoder) rows(payload []byte) ([]byte, int, error) {
 
 // sameHeader reports whether the batch's source and header are the cached
 // header's (compared as bytes, so no string is made per batch).
-func (d *Decoder) sameHeader() bool {
-	if d.hdr == nil || d.hdr.Source != string(d.rd.Source) || len(d.hdr.Names) != len(d.rd.Header) {
+func (d *Decoder) sameHeader(rd *codecs.RowBatchReader) bool {
+	if d.hdr == nil || d.hdr.Source != string(rd.Source) || len(d.hdr.Names) != len(rd.Header) {
 		return false
 	}
-	for i, h := range d.rd.Header {
+	for i, h := range rd.Header {
 		if d.hdr.Names[i] != string(h) {
 			return false
 		}

@@ -156,7 +156,7 @@ func (s *Subscriber) scan() error {
 	var any bool
 	for {
 		rec, _, err := rr.next()
-		if errors.Is(err, io.EOF) {
+		if err != nil && errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil && !isParseError(err) {
@@ -199,7 +199,7 @@ func (s *Subscriber) buildIndex() error {
 	start := rr.offset()
 	for {
 		rec, line, err := rr.next()
-		if errors.Is(err, io.EOF) {
+		if err != nil && errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil && !isParseError(err) {
@@ -410,7 +410,7 @@ func (e *emitter) stream() error {
 	open := false
 	for {
 		rec, line, err := rr.next()
-		if errors.Is(err, io.EOF) {
+		if err != nil && errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil && !isParseError(err) {
