@@ -130,6 +130,18 @@ func BenchmarkDecodeWindowGenerated(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeWindowGeneratedLarge is 2M rows (20000 containers × 100
+// ticks, about 60 MB): memory must stay bounded by the containers and one
+// tick (plus the 24-byte row index when unsorted), not by the file.
+func BenchmarkDecodeWindowGeneratedLarge(b *testing.B) {
+	f := codecs.UsageFields{Metrics: []string{"cpu", "mem"}}
+	for _, sorted := range []bool{true, false} {
+		b.Run(fmt.Sprintf("sorted=%v", sorted), func(b *testing.B) {
+			benchDecodeWindow(b, genTrace(b, 20000, 100, sorted), f)
+		})
+	}
+}
+
 func BenchmarkDecodeWindowAlibabaShort(b *testing.B) {
 	dir := dataDir(b, "alibaba_short_time_interval")
 	benchDecodeWindow(b, filepath.Join(dir, "container_usage.csv"), codecs.UsageFields{Metrics: []string{"cpu", "mem"}})
