@@ -591,6 +591,7 @@ func (t *Symbols) grow() {
 		t.slots[i] = sl
 	}
 }
+
 // SampleReader reads an EncodeSamples payload one sample at a time, for a
 // stage that copies what it keeps (the window interns every name). The
 // strings it sets are views of the payload: valid only while the payload is
