@@ -7,7 +7,8 @@
 // The Subscriber first scans the tick column to see whether the file is
 // sorted by tick (upstream traces often are grouped by container instead).
 // A sorted file is streamed. An unsorted one is indexed: one entry per row
-// (byte offset, length and line number, 24 bytes) grouped by tick; each
+// (byte offset and length packed, and line number: 16 bytes) grouped by
+// tick in blocks that are never copied; each
 // tick's rows are then read back (through a read-only memory map where the
 // platform has one, so a row is a memory access and not a system call;
 // with ReadAt otherwise) and emitted. Parsed rows are only ever held for

@@ -54,7 +54,8 @@ type Subscriber struct {
 	size   int64
 	sorted bool
 	ticks  []int64             // ascending (unsorted files)
-	index  map[int64][]rowSpan // tick -> rows in file order (unsorted files)
+	index  map[int64]*spanList // tick -> rows in file order (unsorted files)
+	long   map[int64]int64     // offset -> length of rows too long for a rowSpan
 	rows   int64               // data rows seen by the scan
 
 	once    sync.Once
@@ -69,11 +70,65 @@ type Subscriber struct {
 	unknownHosts                         []string
 }
 
-// rowSpan is where one record is in the file.
+// rowSpan is where one record is in the file, in 16 bytes: offset and
+// length packed in pos (offset < 16 TiB; a length that does not fit is
+// kept in Subscriber.long), and its line.
 type rowSpan struct {
-	off  int64
+	pos  uint64
 	line int64
-	n    int32
+}
+
+const (
+	spanLenBits = 20
+	spanLong    = 1<<spanLenBits - 1
+	maxSpanOff  = 1<<(64-spanLenBits) - 1
+)
+
+// span is a rowSpan unpacked, for reading it back.
+type span struct {
+	off, n, line int64
+}
+
+func (s *Subscriber) pack(off, n, line int64) (rowSpan, error) {
+	if off > maxSpanOff {
+		return rowSpan{}, fmt.Errorf("%s: larger than 16 TiB, too large to index", s.cfg.UsagePath)
+	}
+	ln := uint64(n)
+	if n >= spanLong {
+		if s.long == nil {
+			s.long = map[int64]int64{}
+		}
+		s.long[off], ln = n, spanLong
+	}
+	return rowSpan{pos: uint64(off)<<spanLenBits | ln, line: line}, nil
+}
+
+func (s *Subscriber) unpack(sp rowSpan) span {
+	off, n := int64(sp.pos>>spanLenBits), int64(sp.pos&spanLong)
+	if n == spanLong {
+		n = s.long[off]
+	}
+	return span{off: off, n: n, line: sp.line}
+}
+
+// spanList is one tick's rows in file order, in blocks that are never
+// copied: appending to one slice would copy it at every growth and leave
+// the old arrays to the collector, doubling the index at its peak.
+type spanList struct {
+	blocks [][]rowSpan
+}
+
+func (l *spanList) add(sp rowSpan) {
+	n := len(l.blocks)
+	if n == 0 || len(l.blocks[n-1]) == cap(l.blocks[n-1]) {
+		size := 8
+		if n > 0 {
+			size = min(2*cap(l.blocks[n-1]), 8192)
+		}
+		l.blocks = append(l.blocks, make([]rowSpan, 0, size))
+		n++
+	}
+	l.blocks[n-1] = append(l.blocks[n-1], sp)
 }
 
 // Stats are the Subscriber's counts, final once Done is closed.
@@ -194,7 +249,7 @@ func (s *Subscriber) buildIndex() error {
 	if err := s.readHeader(rr); err != nil {
 		return err
 	}
-	s.index = map[int64][]rowSpan{}
+	s.index = map[int64]*spanList{}
 	s.rows = 0
 	start := rr.offset()
 	for {
@@ -214,11 +269,17 @@ func (s *Subscriber) buildIndex() error {
 			s.nRows.Add(1)
 			s.reject(s.tickError(rec, line))
 		} else {
-			sp, ok := s.index[t]
-			if !ok {
+			l := s.index[t]
+			if l == nil {
+				l = &spanList{}
+				s.index[t] = l
 				s.ticks = append(s.ticks, t)
 			}
-			s.index[t] = append(sp, rowSpan{off: start, line: line, n: int32(end - start)})
+			sp, err := s.pack(start, end-start, line)
+			if err != nil {
+				return err
+			}
+			l.add(sp)
 		}
 		start = end
 	}
@@ -486,13 +547,19 @@ func (e *emitter) indexed() (err error) {
 	}
 	rr := newBytesReader(nil, 0, 0)
 	var buf []byte
+	var chunk []span
 	for _, t := range e.s.ticks {
 		e.startTick(t)
-		spans := e.s.index[t]
-		for len(spans) > 0 {
-			n := min(len(spans), e.s.cfg.BatchRows)
-			chunk := spans[:n]
-			spans = spans[n:]
+		list := e.s.index[t]
+		bi, si := 0, 0 // block, span in block
+		for bi < len(list.blocks) {
+			chunk = chunk[:0]
+			for len(chunk) < e.s.cfg.BatchRows && bi < len(list.blocks) {
+				chunk = append(chunk, e.s.unpack(list.blocks[bi][si]))
+				if si++; si == len(list.blocks[bi]) {
+					bi, si = bi+1, 0
+				}
+			}
 			if data == nil {
 				if buf, err = readSpans(f, chunk, buf[:0]); err != nil {
 					return fmt.Errorf("%s: %w", e.s.cfg.UsagePath, err)
@@ -501,7 +568,7 @@ func (e *emitter) indexed() (err error) {
 			}
 			for _, sp := range chunk {
 				if data != nil {
-					end := sp.off + int64(sp.n)
+					end := sp.off + sp.n
 					if end > int64(len(data)) {
 						return fmt.Errorf("%s:%d: changed while replaying: file shorter than indexed", e.s.cfg.UsagePath, sp.line)
 					}
@@ -509,7 +576,7 @@ func (e *emitter) indexed() (err error) {
 				}
 				rec, _, err := rr.next()
 				e.s.nRows.Add(1)
-				e.consumed += int64(sp.n)
+				e.consumed += sp.n
 				if err != nil { // the index pass parsed it: the file changed under us
 					return fmt.Errorf("%s:%d: changed while replaying: %v", e.s.cfg.UsagePath, sp.line, err)
 				}
@@ -527,11 +594,11 @@ func (e *emitter) indexed() (err error) {
 
 // readSpans reads the chunk's records into buf with one ReadAt per run of
 // adjacent rows, each run ending with a newline.
-func readSpans(f *os.File, chunk []rowSpan, buf []byte) ([]byte, error) {
+func readSpans(f *os.File, chunk []span, buf []byte) ([]byte, error) {
 	for i := 0; i < len(chunk); {
-		j, end := i+1, chunk[i].off+int64(chunk[i].n)
+		j, end := i+1, chunk[i].off+chunk[i].n
 		for j < len(chunk) && chunk[j].off == end {
-			end += int64(chunk[j].n)
+			end += chunk[j].n
 			j++
 		}
 		l := len(buf)

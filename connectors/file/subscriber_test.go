@@ -363,3 +363,37 @@ func TestSubscriberFileTruncatedDuringIndexedReplay(t *testing.T) {
 	}
 	mapFiles = true
 }
+
+// A row longer than a packed index entry holds (1 MiB) is indexed through
+// the side table; ticks of more rows than one index block span blocks.
+func TestSubscriberIndexLongRowsAndManyRows(t *testing.T) {
+	long := "c_" + strings.Repeat("x", 1<<20+10)
+	var b strings.Builder
+	b.WriteString("timestamp,container_id,machine_id,cpu\n1,c_0,n_1,1\n0," + long + ",n_1,1\n")
+	var want0, want1 []string
+	want0 = append(want0, "0|3|"+long+"|n_1|")
+	want1 = append(want1, "1|2|c_0|n_1|")
+	for i := range 20000 {
+		tick := 1 - i%2
+		b.WriteString(strconv.Itoa(tick) + ",k_" + strconv.Itoa(i) + ",n_2,1\n")
+		ev := strconv.Itoa(tick) + "|" + strconv.Itoa(i+4) + "|k_" + strconv.Itoa(i) + "|n_2|"
+		if tick == 0 {
+			want0 = append(want0, ev)
+		} else {
+			want1 = append(want1, ev)
+		}
+	}
+	want := append(append(append(want0, "W0"), want1...), "W1")
+	defer func() { mapFiles = true }()
+	for _, mapped := range []bool{true, false} {
+		mapFiles = mapped
+		var rj rejects
+		s, err := NewSubscriber(Config{UsagePath: writeFile(t, "u.csv", b.String()), Reject: rj.add})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := replay(t, s, nil); !reflect.DeepEqual(g.events, want) || len(rj.list) != 0 {
+			t.Errorf("mapped=%v: %d events (want %d), rejects %v", mapped, len(g.events), len(want), rj.list)
+		}
+	}
+}
