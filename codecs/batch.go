@@ -426,7 +426,6 @@ func (r *reader) u64() uint64 {
 type Symbols struct {
 	seed   maphash.Seed
 	slots  []symSlot // len is a power of two
-	hashes []uint64  // id -> hash (for growing)
 	spans  []symSpan
 	chunks [][]byte
 	succ   []symSlot // id -> the name interned after it last time (InternAfter)
@@ -552,10 +551,9 @@ func (t *Symbols) intern(h uint64, s string) int32 {
 	id = int32(len(t.spans))
 	key, pre := symKey(h, s)
 	t.slots[slot] = symSlot{meta: key | uint64(uint32(id)+1), pre: pre}
-	t.hashes = append(t.hashes, h)
 	t.spans = append(t.spans, t.store(s))
 	t.succ = append(t.succ, symSlot{})
-	if 2*len(t.spans) > len(t.slots) { // keep the load under one half
+	if 3*len(t.spans) > 2*len(t.slots) { // keep the load under two thirds
 		t.grow()
 	}
 	return id
@@ -575,20 +573,20 @@ func (t *Symbols) store(s string) symSpan {
 	return symSpan{chunk: int32(n - 1), off: uint32(off), n: uint32(len(s))}
 }
 
+// grow doubles the table, hashing the names again (in id order, so the
+// names are read sequentially) rather than keeping 8 bytes per name.
 func (t *Symbols) grow() {
-	old := t.slots
-	t.slots = make([]symSlot, 2*len(old))
+	t.slots = make([]symSlot, 2*len(t.slots))
 	mask := len(t.slots) - 1
-	for _, sl := range old {
-		if sl.meta == 0 {
-			continue
-		}
-		h := t.hashes[uint32(sl.meta)-1]
+	for id := range t.spans {
+		name := t.Name(int32(id))
+		h := maphash.String(t.seed, name)
 		i := int(h) & mask
 		for t.slots[i].meta != 0 {
 			i = (i + 1) & mask
 		}
-		t.slots[i] = sl
+		key, pre := symKey(h, name)
+		t.slots[i] = symSlot{meta: key | uint64(uint32(id)+1), pre: pre}
 	}
 }
 

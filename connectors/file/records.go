@@ -29,7 +29,7 @@ type recordReader struct {
 	csvLine int64 // lines fed to quoted so far
 }
 
-const readChunk = 1 << 20
+const readChunk = 256 << 10
 
 func newStreamReader(rd io.Reader) *recordReader {
 	return &recordReader{rd: rd, buf: make([]byte, readChunk)}
