@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"hots/cmd/hots/internal/sample"
 	"hots/config"
@@ -172,7 +173,6 @@ func TestDispatch(t *testing.T) {
 		{nil, "no command given"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"run", "--no-such-flag"}, "unknown flag: --no-such-flag"},
-		{[]string{"run", "--set", "connector.type=kafka"}, "live mode is not yet available"},
 		{[]string{"run", "--set", "connector.type=ftp"}, `connector.type = "ftp": one of file, kafka`},
 		{[]string{"generate"}, "--out DIR is required"},
 		{[]string{"report"}, "want RUN_DIR"},
@@ -184,6 +184,25 @@ func TestDispatch(t *testing.T) {
 				t.Errorf("err = %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// Live mode started with no reachable broker waits for one (a service may
+// start before its broker) and still stops promptly when asked to.
+func TestKafkaRunWaitsForBrokerAndStops(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- dispatch(ctx, []string{"run", "--set", "connector.type=kafka", "--set", "kafka.brokers=127.0.0.1:1"}, io.Discard, io.Discard)
+	}()
+	select {
+	case err := <-done:
+		if ctx.Err() == nil {
+			t.Fatalf("live mode returned before it was stopped: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("live mode did not stop within 30 s of its context ending")
 	}
 }
 
