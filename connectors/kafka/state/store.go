@@ -18,6 +18,9 @@ import (
 // holds: another owner has moved on, and this writer must not roll it back.
 var ErrStale = errors.New("state: table holds a newer tick")
 
+// visibleWithin bounds how long a save waits for its own write.
+const visibleWithin = 20 * time.Second
+
 // Defaults for StateOptions fields left empty.
 const (
 	DefaultGroup      = "hots-state"
@@ -289,6 +292,45 @@ func (s *Store) LoadHost(host string) (HostState, bool, error) {
 	return load(s.hosts, host)
 }
 
+// ProgressKeys lists the domains the progress table holds (a snapshot of
+// this Store's view): the domains a new owner of a partition may have to
+// restore before any of their records arrives.
+func (s *Store) ProgressKeys() ([]string, error) {
+	it, err := s.progress.view.Iterator()
+	if err != nil {
+		return nil, fmt.Errorf("state: list %s: %w", s.progress.name, err)
+	}
+	defer it.Release()
+	var keys []string
+	for it.Next() {
+		keys = append(keys, it.Key())
+	}
+	return keys, it.Err()
+}
+
+// PutHost writes a host's state without waiting for it to be visible
+// (nothing restores from the host table: it is what operators and other
+// consumers read). It returns once the update is handed to the producer;
+// a failed send is reported to onErr (if set). The processor still drops
+// an update older than what the table holds.
+func (s *Store) PutHost(key string, h HostState, onErr func(error)) error {
+	if key == "" {
+		return errors.New("state: empty key")
+	}
+	p, err := s.hosts.emitter.Emit(key, h)
+	if err != nil {
+		return fmt.Errorf("state: emit %s/%s: %w", s.hosts.name, key, err)
+	}
+	if onErr != nil {
+		p.Then(func(err error) {
+			if err != nil {
+				onErr(fmt.Errorf("state: emit %s/%s: %w", s.hosts.name, key, err))
+			}
+		})
+	}
+	return nil
+}
+
 func load[T ticked](t *table[T], key string) (T, bool, error) {
 	var zero T
 	v, err := t.view.Get(key)
@@ -316,6 +358,12 @@ func save[T ticked](ctx context.Context, s *Store, t *table[T], key string, v T)
 	if err := t.emitter.EmitSync(key, v); err != nil {
 		return fmt.Errorf("state: emit %s/%s: %w", t.name, key, err)
 	}
+	// The processor owning the key's partition may be in a rebalance (goka
+	// pauses 5 s after each) or gone with a dead member until its session
+	// expires. Past visibleWithin the save reports it, so the caller's retry
+	// logs it and emits again (an equal update is a no-op) instead of
+	// waiting silently.
+	deadline := time.Now().Add(visibleWithin)
 	for wait := time.Millisecond; ; wait = min(2*wait, 20*time.Millisecond) {
 		cur, ok, err := load(t, key)
 		if err != nil {
@@ -332,6 +380,9 @@ func save[T ticked](ctx context.Context, s *Store, t *table[T], key string, v T)
 		}
 		if err := s.err(); err != nil {
 			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("state: %s/%s emitted but not visible after %s (table processor rebalancing?)", t.name, key, visibleWithin)
 		}
 		select {
 		case <-ctx.Done():
