@@ -75,12 +75,23 @@ type LiveWindow struct {
 	// Emit publishes closed-tick messages to the placement stage and
 	// returns once they went through every later stage.
 	Emit func(msgs []*message.Message) error
-	// Owns, if set, says whether this instance still consumes a partition;
-	// an idle close is only made by the owner (a former owner's stale
-	// buffer must not close a tick the new owner is still filling).
+	// Owns, if set and Assign was never called, says whether this
+	// instance still consumes a partition. Once the consumer group reports
+	// assignments (Assign, Revoke), those decide: an idle close is only
+	// made by the owner (a former owner's stale buffer must not close a
+	// tick the new owner is still filling).
 	Owns func(topic string, partition int32) bool
-	Now  func() time.Time
-	Log  *slog.Logger
+	// End returns a partition's high-water mark (the offset the next
+	// record will get). Assign catches restored domains up to it.
+	End func(ctx context.Context, topic string, partition int32) (int64, error)
+	// OnHosts, if set, gets the domain's hosts after every decision (a
+	// loop): capacity, containers on them once the moves are applied, and
+	// their load over the last RecentTicks closed ticks. The service
+	// writes them to the per-host table.
+	OnHosts     func(domain string, tick int64, hosts []LiveHost)
+	RecentTicks int // 0 = 6
+	Now         func() time.Time
+	Log         *slog.Logger
 	// Hooks for metrics (optional).
 	OnSamples  func(n int)
 	OnLate     func(n int)
@@ -92,6 +103,35 @@ type LiveWindow struct {
 	domains map[string]*liveDom
 	tpNext  map[tp]int64 // per partition: offset after the last record this instance handled
 	pending []placement.Move
+	decided bool // a decision came back for the tick being closed
+
+	// Consumer-group assignment (Assign/Revoke): tracking is set by the
+	// first Assign; assigned is false between a Revoke and the next Assign.
+	tracking bool
+	assigned bool
+	claims   map[tp]bool
+
+	// ends holds each partition's high-water mark as last seen (SetEnd).
+	// Once set, an idle close also needs the domain's partitions read to
+	// that mark, seen after the idle time had passed: a consumer that was
+	// stalled (rebalance, broker away, a long restore) has not seen "no
+	// samples for IdleTimeout", it has seen nothing at all.
+	ends map[tp]endSnap
+}
+
+type endSnap struct {
+	end int64
+	at  time.Time
+}
+
+// LiveHost is one host of a domain as of a decision (see OnHosts).
+type LiveHost struct {
+	Name       string
+	Capacity   map[string]float64
+	Containers []string
+	// RecentLoad per metric: the summed usage of the host's containers per
+	// closed tick, oldest first.
+	RecentLoad map[string][]float64
 }
 
 type tp struct {
@@ -115,6 +155,16 @@ type liveDom struct {
 	offsets     map[string]map[int32]int64
 	checked     map[tp]bool
 	dirty       bool
+	// recent holds per closed tick the summed load per host (metric order
+	// of Fields.Metrics), newest last, at most RecentTicks; not
+	// checkpointed (a restored domain starts it again).
+	recent []hostLoads
+}
+
+type hostLoads struct {
+	tick  int64
+	loads map[string][]float64
+	where map[string]string // container -> host at that tick (after overrides)
 }
 
 type liveTick struct {
@@ -157,7 +207,10 @@ func (w *LiveWindow) log() *slog.Logger {
 // Decided is the Placer's OnDecision hook: the moves become relocation
 // overrides once Emit returned. It runs while Handle waits in Emit, so it
 // takes no lock (the inner Pub/Sub orders the two goroutines).
-func (w *LiveWindow) Decided(d *placement.Decision) { w.pending = append(w.pending, d.Moves...) }
+func (w *LiveWindow) Decided(d *placement.Decision) {
+	w.pending = append(w.pending, d.Moves...)
+	w.decided = true
+}
 
 // Next returns the offset after the last record handled per partition.
 func (w *LiveWindow) Next() map[string]map[int32]int64 {
@@ -242,6 +295,54 @@ func (w *LiveWindow) Handle(msg *message.Message) error {
 // compensateStall moves idle clocks forward by the time a handling was
 // blocked (a broker outage, a goka rebalance): samples could not arrive
 // meanwhile, so that time must not count as idle.
+// SetEnd records a partition's high-water mark as fetched at `at` (the
+// time the request was sent). The service refreshes it periodically.
+func (w *LiveWindow) SetEnd(topic string, partition int32, end int64, at time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ends == nil {
+		w.ends = map[tp]endSnap{}
+	}
+	w.ends[tp{topic, partition}] = endSnap{end: end, at: at}
+}
+
+// Consumed records that a record was taken off a partition without
+// reaching Handle (poison-queued, or no samples in it), so that the
+// partition counts as read to its end.
+func (w *LiveWindow) Consumed(topic string, partition int32, offset int64) {
+	if offset < 0 {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.tpNext == nil {
+		w.domains, w.tpNext = map[string]*liveDom{}, map[tp]int64{}
+	}
+	k := tp{topic, partition}
+	if offset+1 > w.tpNext[k] {
+		w.tpNext[k] = offset + 1
+	}
+}
+
+// readToEnd says whether every partition of d was read to its end as seen
+// after d's idle time had passed (always true without SetEnd).
+func (w *LiveWindow) readToEnd(d *liveDom) bool {
+	if w.ends == nil {
+		return true
+	}
+	idleSince := d.lastArrival.Add(w.IdleTimeout)
+	for t, ps := range d.offsets {
+		for p, covered := range ps {
+			k := tp{t, p}
+			e, ok := w.ends[k]
+			if !ok || e.at.Before(idleSince) || e.end > max(covered, w.tpNext[k]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 func (w *LiveWindow) compensateStall(start time.Time) {
 	if d := w.now().Sub(start); d > 500*time.Millisecond {
 		for _, ld := range w.domains {
@@ -328,7 +429,7 @@ func (w *LiveWindow) due(d *liveDom, now time.Time) (int64, bool) {
 		open = append(open, t)
 	}
 	slices.Sort(open)
-	if w.IdleTimeout > 0 && now.Sub(d.lastArrival) >= w.IdleTimeout {
+	if w.IdleTimeout > 0 && now.Sub(d.lastArrival) >= w.IdleTimeout && w.readToEnd(d) {
 		return open[len(open)-1], true
 	}
 	for i := len(open) - 1; i > 0; i-- {
@@ -360,6 +461,8 @@ func (w *LiveWindow) closeUpTo(d *liveDom, upTo int64) error {
 		delete(d.first, t)
 		d.closed, d.hasClosed = t, true
 		w.pending = w.pending[:0]
+		w.decided = false
+		w.recordLoads(d, t, ss)
 		start := w.now()
 		msgs := TickMessages([]placement.TickBatch{{Domain: d.name, Tick: t, Samples: ss}})
 		if err := w.retry("publish closed tick", func() error { return w.Emit(msgs) }); err != nil {
@@ -370,7 +473,11 @@ func (w *LiveWindow) closeUpTo(d *liveDom, upTo int64) error {
 				d.overrides[mv.Container] = override{Host: mv.NewHost, After: mv.Tick}
 			}
 		}
+		if w.decided && w.OnHosts != nil {
+			w.OnHosts(d.name, t, w.hostStates(d, w.pending))
+		}
 		w.pending = w.pending[:0]
+		w.decided = false
 		if w.OnClosed != nil {
 			w.OnClosed(d.name, t, w.now().Sub(start).Seconds())
 		}
@@ -396,10 +503,7 @@ func (w *LiveWindow) checkpoint(d *liveDom) error {
 	if err != nil {
 		return err
 	}
-	cp := LiveCheckpoint{LastClosedTick: math.MinInt64 / 2, Data: data, Offsets: d.offsets}
-	if d.hasClosed {
-		cp.LastClosedTick = d.closed
-	}
+	cp := LiveCheckpoint{LastClosedTick: lastClosed(d), Data: data, Offsets: d.offsets}
 	err = w.retry("checkpoint "+d.name, func() error {
 		err := w.Store.Save(w.context(), d.name, cp)
 		if errors.Is(err, ErrStaleCheckpoint) {
@@ -454,14 +558,30 @@ func (w *LiveWindow) acquire(name string, src tp, off int64) (*liveDom, error) {
 	if off <= from || w.CatchUp == nil {
 		return d, nil
 	}
-	var recs []Record
-	if err := w.retry("catch up "+name, func() error {
-		var err error
-		recs, err = w.CatchUp(w.context(), src.topic, src.partition, from, off)
-		return err
-	}); err != nil {
+	n, err := w.catchUp(d, src, off)
+	caught += n
+	if err != nil {
 		return nil, err
 	}
+	return d, nil
+}
+
+// catchUp folds this domain's records of src from the offset its state
+// covers up to (not including) to.
+func (w *LiveWindow) catchUp(d *liveDom, src tp, to int64) (int, error) {
+	from := d.offsets[src.topic][src.partition] // 0 when none: the partition's start
+	if to <= from || w.CatchUp == nil {
+		return 0, nil
+	}
+	var recs []Record
+	if err := w.retry("catch up "+d.name, func() error {
+		var err error
+		recs, err = w.CatchUp(w.context(), src.topic, src.partition, from, to)
+		return err
+	}); err != nil {
+		return 0, err
+	}
+	caught := 0
 	for _, r := range recs {
 		ss, err := codecs.DecodeSamplesJSON(r.Value, codecs.Position{Source: src.topic, Partition: src.partition, Offset: r.Offset}, r.Key, w.Fields)
 		if err != nil {
@@ -469,7 +589,7 @@ func (w *LiveWindow) acquire(name string, src tp, off int64) (*liveDom, error) {
 		}
 		var mine []placement.Sample
 		for _, s := range ss {
-			if s.Domain == name {
+			if s.Domain == d.name {
 				mine = append(mine, s)
 			}
 		}
@@ -478,10 +598,17 @@ func (w *LiveWindow) acquire(name string, src tp, off int64) (*liveDom, error) {
 		}
 		caught++
 		if err := w.foldAndClose(d, mine, src, r.Offset, true); err != nil {
-			return nil, err
+			return caught, err
 		}
 	}
-	return d, nil
+	return caught, nil
+}
+
+func lastClosed(d *liveDom) int64 {
+	if d.hasClosed {
+		return d.closed
+	}
+	return math.MinInt64 / 2
 }
 
 func (w *LiveWindow) restore(name string, cp LiveCheckpoint, ok bool) (*liveDom, error) {
@@ -558,13 +685,25 @@ func (w *LiveWindow) Tick() error {
 }
 
 func (w *LiveWindow) owns(d *liveDom) bool {
-	if w.Owns == nil {
+	switch {
+	case w.tracking:
+		if !w.assigned {
+			return false
+		}
+		for t, ps := range d.offsets {
+			for p := range ps {
+				if !w.claims[tp{t, p}] {
+					return false
+				}
+			}
+		}
 		return true
-	}
-	for t, ps := range d.offsets {
-		for p := range ps {
-			if !w.Owns(t, p) {
-				return false
+	case w.Owns != nil:
+		for t, ps := range d.offsets {
+			for p := range ps {
+				if !w.Owns(t, p) {
+					return false
+				}
 			}
 		}
 	}

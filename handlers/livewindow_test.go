@@ -1,0 +1,250 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"hots/codecs"
+	"hots/placement"
+)
+
+// memStore is a LiveStore + LiveLister in memory (the goka tables in the
+// service), shared by the instances of a test.
+type memStore struct {
+	mu sync.Mutex
+	m  map[string]LiveCheckpoint
+}
+
+func (s *memStore) Load(d string) (LiveCheckpoint, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.m[d]
+	return c, ok, nil
+}
+
+func (s *memStore) Save(_ context.Context, d string, c LiveCheckpoint) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.m[d]; ok && cur.LastClosedTick > c.LastClosedTick {
+		return ErrStaleCheckpoint
+	}
+	off := map[string]map[int32]int64{}
+	for t, ps := range c.Offsets {
+		off[t] = map[int32]int64{}
+		for p, o := range ps {
+			off[t][p] = o
+		}
+	}
+	c.Offsets = off
+	s.m[d] = c
+	return nil
+}
+
+func (s *memStore) Domains() ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for d := range s.m {
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// liveRig is one instance: a window whose Emit runs the placer inline and
+// records the closed ticks and moves it published.
+type liveRig struct {
+	w      *LiveWindow
+	closed []string
+	moves  []placement.Move
+	hosts  map[string][]LiveHost
+}
+
+func newLiveRig(t *testing.T, store *memStore, log []Record) *liveRig {
+	t.Helper()
+	r := &liveRig{hosts: map[string][]LiveHost{}}
+	fields := codecs.UsageFields{Tick: "timestamp", Individual: "container_id", Host: "machine_id", Metrics: []string{"cpu"}, DefaultDomain: "default"}
+	p := &Placer{Params: placement.Params{Metrics: []string{"cpu"}, SepTime: 2, TickIncrement: 1, WindowDuration: 2},
+		Hosts: []placement.Host{{Name: "n1", Capacity: []float64{6}}, {Name: "n2", Capacity: []float64{10}}}}
+	w := &LiveWindow{Fields: fields, Placer: p, Store: store, IdleTimeout: time.Hour,
+		CatchUp: func(_ context.Context, topic string, part int32, from, to int64) ([]Record, error) {
+			return slices.Clone(log[from:min(to, int64(len(log)))]), nil
+		},
+		End:     func(context.Context, string, int32) (int64, error) { return int64(len(log)), nil },
+		OnHosts: func(d string, tick int64, hs []LiveHost) { r.hosts[d] = hs },
+	}
+	p.OnDecision = func(d *placement.Decision, _ float64) { w.Decided(d) }
+	w.Emit = func(msgs []*message.Message) error {
+		for _, m := range msgs {
+			tick, _ := strconv.ParseInt(m.Metadata.Get(codecs.MetaTick), 10, 64)
+			ss, err := codecs.DecodeSamples(m.Payload)
+			if err != nil {
+				return err
+			}
+			r.closed = append(r.closed, fmt.Sprintf("%s@%d", m.Metadata.Get(codecs.MetaDomain), tick))
+			d, err := p.CloseTick(placement.TickBatch{Domain: m.Metadata.Get(codecs.MetaDomain), Tick: tick, Samples: ss})
+			if err != nil {
+				return err
+			}
+			if d != nil {
+				r.moves = append(r.moves, d.Moves...)
+			}
+		}
+		return nil
+	}
+	r.w = w
+	return r
+}
+
+// usageLog is one partition: domain d, 3 containers on n1, ticks 0..n-1.
+func usageLog(n int) []Record {
+	var out []Record
+	for tk := 0; tk < n; tk++ {
+		for c := 0; c < 3; c++ {
+			v := fmt.Sprintf(`{"timestamp":%d,"container_id":"c%d","machine_id":"n1","cpu":%d}`, tk, c, 2+(tk+c)%3)
+			out = append(out, Record{Offset: int64(len(out)), Key: "d", Value: []byte(v)})
+		}
+	}
+	return out
+}
+
+// handle feeds record i of the log through Handle, as the decode stage
+// would (one record, its samples, its provenance).
+func (r *liveRig) handle(t *testing.T, log []Record, i int) {
+	t.Helper()
+	ss, err := codecs.DecodeSamplesJSON(log[i].Value, codecs.Position{Source: "u", Partition: 0, Offset: int64(i)}, "d", r.w.Fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := message.NewMessage(fmt.Sprint(i), codecs.EncodeSamples(ss))
+	m.Metadata.Set(codecs.MetaKind, codecs.KindSamples)
+	m.Metadata.Set(codecs.MetaSource, "u")
+	m.Metadata.Set(codecs.MetaPartition, "0")
+	m.Metadata.Set(codecs.MetaOffset, strconv.Itoa(i))
+	if err := r.w.Handle(m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A domain whose records were all handled (and acked) by an instance that
+// died before its last tick closed is restored by the next owner at
+// assignment, caught up to the partition's end and closed on idleness,
+// with no new record; its ticks close once each over the two instances.
+func TestLiveWindowAssignRestoresAndCompletesWithoutARecord(t *testing.T) {
+	log := usageLog(6) // ticks 0..5, 18 records
+	store := &memStore{m: map[string]LiveCheckpoint{}}
+	a := newLiveRig(t, store, log)
+	if err := a.w.Assign(map[string][]int32{"u": {0}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 12; i++ { // ticks 0..3 in; 0..2 closed and checkpointed
+		a.handle(t, log, i)
+	}
+	// a "dies" after acking records 12..17 without a checkpoint for them.
+	b := newLiveRig(t, store, log)
+	if err := b.w.Assign(map[string][]int32{"u": {0}}); err != nil {
+		t.Fatal(err)
+	}
+	if b.w.Domains() != 1 {
+		t.Fatalf("after assignment b holds %d domains, want the checkpointed one", b.w.Domains())
+	}
+	now := time.Now()
+	b.w.Now = func() time.Time { return now.Add(2 * time.Hour) }
+	if err := b.w.Tick(); err != nil {
+		t.Fatal(err)
+	}
+	all := append(slices.Clone(a.closed), b.closed...)
+	want := []string{"d@0", "d@1", "d@2", "d@3", "d@4", "d@5"}
+	if !slices.Equal(all, want) {
+		t.Errorf("ticks closed a=%v b=%v, want each of %v once", a.closed, b.closed, want)
+	}
+	// Same moves as one uninterrupted instance.
+	one := newLiveRig(t, &memStore{m: map[string]LiveCheckpoint{}}, log)
+	one.w.Assign(map[string][]int32{"u": {0}})
+	for i := range log {
+		one.handle(t, log, i)
+	}
+	one.w.Now = b.w.Now
+	one.w.Tick()
+	t.Logf("uninterrupted: %d moves, closed %v", len(one.moves), one.closed)
+	if got := append(slices.Clone(a.moves), b.moves...); !slices.Equal(got, one.moves) {
+		t.Errorf("moves over the crash %v, uninterrupted %v", got, one.moves)
+	}
+	if len(one.hosts["d"]) == 0 || !slices.Equal(b.hosts["d"][0].Containers, one.hosts["d"][0].Containers) {
+		t.Errorf("host states: over the crash %+v, uninterrupted %+v", b.hosts["d"], one.hosts["d"])
+	}
+	h := one.hosts["d"]
+	if h[0].Name != "n1" || h[0].Capacity["cpu"] != 6 || len(h[0].RecentLoad["cpu"]) == 0 {
+		t.Errorf("host state %+v: want n1 with capacity and recent load", h[0])
+	}
+}
+
+// Ownership comes from the group: no idle close while revoked or for a
+// partition assigned elsewhere, and a domain on a partition that went
+// elsewhere is forgotten at the next assignment.
+func TestLiveWindowIdleClosesOnlyWhatItOwns(t *testing.T) {
+	log := usageLog(2)
+	store := &memStore{m: map[string]LiveCheckpoint{}}
+	r := newLiveRig(t, store, log)
+	r.w.Assign(map[string][]int32{"u": {0}})
+	for i := range log {
+		r.handle(t, log, i)
+	}
+	now := time.Now()
+	r.w.Now = func() time.Time { return now.Add(2 * time.Hour) }
+	if err := r.w.Revoke(false); err != nil {
+		t.Fatal(err)
+	}
+	r.w.Tick()
+	if len(r.closed) != 1 {
+		t.Fatalf("closed %v while revoked, want only the tick the record stream closed", r.closed)
+	}
+	r.w.Assign(map[string][]int32{"u": {1}})
+	if r.w.Domains() != 0 {
+		t.Errorf("%d domains kept after their partition went elsewhere", r.w.Domains())
+	}
+	r.w.Tick()
+	if len(r.closed) != 1 {
+		t.Errorf("closed %v for a partition owned elsewhere", r.closed)
+	}
+}
+
+// An idle close needs the partition read to its end as seen after the
+// idle time: a stalled consumer (rebalance, long restore) with records
+// still unread must not close a tick whose samples are in those records.
+func TestLiveWindowIdleCloseWaitsForUnreadRecords(t *testing.T) {
+	log := usageLog(3) // ticks 0..2, records 0..8
+	r := newLiveRig(t, &memStore{m: map[string]LiveCheckpoint{}}, log)
+	r.w.IdleTimeout = time.Second
+	r.w.Assign(map[string][]int32{"u": {0}})
+	now := time.Now()
+	r.w.Now = func() time.Time { return now }
+	for i := 0; i < 7; i++ { // tick 2 has one of its three samples in
+		r.handle(t, log, i)
+	}
+	now = now.Add(time.Minute) // nothing handled for a minute
+	r.w.SetEnd("u", 0, 9, now.Add(-30*time.Second))
+	r.w.Tick()
+	if len(r.closed) != 2 {
+		t.Fatalf("closed %v with an end seen before the idle time passed", r.closed)
+	}
+	r.w.SetEnd("u", 0, 9, now)
+	r.w.Tick()
+	if len(r.closed) != 2 {
+		t.Fatalf("closed %v with records 7 and 8 unread", r.closed)
+	}
+	r.handle(t, log, 7)
+	r.handle(t, log, 8)
+	now = now.Add(time.Minute)
+	r.w.SetEnd("u", 0, 9, now)
+	r.w.Tick()
+	if !slices.Equal(r.closed, []string{"d@0", "d@1", "d@2"}) {
+		t.Fatalf("closed %v, want tick 2 closed once read to the end", r.closed)
+	}
+}
