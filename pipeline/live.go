@@ -151,8 +151,40 @@ func RunLive(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer client.Close()
 
+	lw := &handlers.LiveWindow{Fields: fields, Lateness: lo.Lateness, IdleTimeout: lo.IdleTimeout,
+		Store: stateStore{store}, CatchUp: catchUp(client), End: partitionEnd(client), Log: log,
+		OnSamples: func(n int) { m.samples.Add(float64(n)) },
+		OnLate:    func(n int) { m.late.Add(float64(n)) },
+		OnClosed: func(_ string, _ int64, secs float64) {
+			m.ticks.Inc()
+			m.closeToPublish.Observe(secs)
+		},
+		OnRestored: func(d string, fromCP bool, caught int) {
+			log.Info("domain acquired", "domain", d, "from_checkpoint", fromCP, "records_caught_up", caught)
+		},
+		OnHosts: saveHosts(store, log),
+	}
+	lw.Start(hard)
+
 	wlog := watermill.NewSlogLoggerWithLevelMapping(log, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
-	sub, err := kafka.NewSubscriber(lo.Kafka, wlog)
+	// The group session tells the window which partitions this instance
+	// owns: on assignment it restores their checkpointed domains (before
+	// any record is delivered), on revocation it stops idle closes, and
+	// on a graceful shutdown it checkpoints before the partitions go.
+	sub, err := kafka.NewSubscriberWithHooks(lo.Kafka, wlog, kafka.GroupHooks{
+		Assigned: func(a kafka.Assignment) {
+			log.Info("partitions assigned", "generation", a.Generation, "member", a.MemberID, "claims", a.Claims)
+			if err := lw.Assign(a.Claims); err != nil {
+				log.Error("restoring the assigned partitions' domains", "err", err)
+			}
+		},
+		Revoked: func(a kafka.Assignment) {
+			log.Info("partitions revoked", "generation", a.Generation)
+			if err := lw.Revoke(ctx.Err() != nil); err != nil {
+				log.Error("checkpoint before giving the partitions up", "err", err)
+			}
+		},
+	})
 	if err != nil {
 		return err
 	}
@@ -165,21 +197,6 @@ func RunLive(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	pub := &patientPublisher{Publisher: rawPub, ctx: hard, log: log}
 	poison := &countingPublisher{Publisher: pub, n: m.poison}
 
-	lw := &handlers.LiveWindow{Fields: fields, Lateness: lo.Lateness, IdleTimeout: lo.IdleTimeout,
-		Store: stateStore{store}, CatchUp: catchUp(client), Log: log,
-		OnSamples: func(n int) { m.samples.Add(float64(n)) },
-		OnLate:    func(n int) { m.late.Add(float64(n)) },
-		OnClosed: func(_ string, _ int64, secs float64) {
-			m.ticks.Inc()
-			m.closeToPublish.Observe(secs)
-		},
-		OnRestored: func(d string, fromCP bool, caught int) {
-			log.Info("domain acquired", "domain", d, "from_checkpoint", fromCP, "records_caught_up", caught)
-		},
-	}
-	lw.Start(hard)
-	own := newOwnership(client, lo.Kafka.Group, lo.Kafka.ClientID, log)
-	lw.Owns = own.owns
 	placer := &handlers.Placer{Params: params, Hosts: hosts, OnDecision: func(d *placement.Decision, secs float64) {
 		m.loops.Inc()
 		m.moves.Add(float64(len(d.Moves)))
@@ -207,10 +224,9 @@ func RunLive(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	bg, stopBg := context.WithCancel(ctx)
 	defer stopBg()
-	go own.run(bg)
 	go lw.Run(bg, tickInterval(lo))
 	go followNodes(bg, client, lo.Kafka.NodesTopic, fields.Metrics, lw, placer, log)
-	go watchLag(bg, client, lo.Kafka.UsageTopics, lw, m)
+	go watchEnds(bg, client, lo.Kafka.UsageTopics, lw, m, tickInterval(lo))
 	ready.Store(true)
 	log.Info("live mode: ready", "moves_topic", lo.Kafka.MovesTopic, "poison_topic", lo.Kafka.PoisonTopic,
 		"lateness", lo.Lateness, "idle_timeout", lo.IdleTimeout, "http", lo.HTTPAddr)
@@ -278,11 +294,44 @@ type LiveRouterConfig struct {
 	Logger   *slog.Logger
 }
 
+// LivePipeline is the live router. Its Kafka sources subscribe only once
+// the inner stages run: gochannel drops a message nobody listens to yet,
+// and a record acked into nowhere (or a tick closed by a restore at
+// assignment) would be lost.
+type LivePipeline struct {
+	*Pipeline
+	addSources func()
+	ready      chan struct{}
+}
+
+// Run runs the inner stages, then subscribes the sources, until ctx ends
+// or Close is called.
+func (p *LivePipeline) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- p.Pipeline.Run(ctx) }()
+	select {
+	case <-p.Pipeline.Running():
+	case err := <-errc:
+		return err
+	}
+	p.addSources()
+	if err := p.Router.RunHandlers(ctx); err != nil {
+		p.Pipeline.Close()
+		<-errc
+		return fmt.Errorf("subscribing the sources: %w", err)
+	}
+	close(p.ready)
+	return <-errc
+}
+
+// Running is closed once every stage, sources included, has subscribed.
+func (p *LivePipeline) Running() chan struct{} { return p.ready }
+
 // BuildLive returns the live router: the same decode -> window ->
 // placement -> publish shape as Build, over the same gochannel with
 // blocking acks. The window stage publishes closed ticks itself (Emit) so
 // that it can checkpoint once they, and their moves, are through.
-func BuildLive(c LiveRouterConfig) (*Pipeline, error) {
+func BuildLive(c LiveRouterConfig) (*LivePipeline, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -305,19 +354,21 @@ func BuildLive(c LiveRouterConfig) (*Pipeline, error) {
 	r.AddMiddleware(poison, retry.Middleware, middleware.Recoverer)
 	inner := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, logger)
 	c.Window.Emit = func(msgs []*message.Message) error { return inner.Publish(TopicTicks, msgs...) }
-	for _, t := range c.SourceTopics {
-		r.AddHandler("decode:"+t, t, c.Source, TopicSamples, inner, kafkaDecode(c.Decoder))
-	}
 	r.AddConsumerHandler("window", TopicSamples, inner, c.Window.Handle)
 	r.AddHandler("placement", TopicTicks, inner, TopicDecisions, inner, c.Placer.Handle)
 	r.AddHandler("publish", TopicDecisions, inner, c.SinkTopic, c.Sink, handlers.PublishMoves)
-	return &Pipeline{Router: r, inner: inner}, nil
+	addSources := func() {
+		for _, t := range c.SourceTopics {
+			r.AddHandler("decode:"+t, t, c.Source, TopicSamples, inner, kafkaDecode(c.Decoder, c.Window))
+		}
+	}
+	return &LivePipeline{Pipeline: &Pipeline{Router: r, inner: inner}, addSources: addSources, ready: make(chan struct{})}, nil
 }
 
 // kafkaDecode names a Kafka record the way the decode stage reads
 // provenance (codecs metadata), then decodes it. Producer headers must not
 // pass for stage metadata, so "kind" is dropped first.
-func kafkaDecode(d *handlers.Decoder) message.HandlerFunc {
+func kafkaDecode(d *handlers.Decoder, w *handlers.LiveWindow) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
 		delete(msg.Metadata, codecs.MetaKind)
 		topic, part, off := kafka.Provenance(msg)
@@ -325,7 +376,13 @@ func kafkaDecode(d *handlers.Decoder) message.HandlerFunc {
 		msg.Metadata.Set(codecs.MetaPartition, fmt.Sprint(part))
 		msg.Metadata.Set(codecs.MetaOffset, fmt.Sprint(off))
 		msg.Metadata.Set(codecs.MetaKey, kafka.Key(msg))
-		return d.Handle(msg)
+		out, err := d.Handle(msg)
+		if err != nil || len(out) == 0 {
+			// Poison-queued or empty: the window never sees it, but the
+			// partition is read past it.
+			w.Consumed(topic, int32(part), off)
+		}
+		return out, err
 	}
 }
 
@@ -377,6 +434,8 @@ func (s stateStore) Load(domain string) (handlers.LiveCheckpoint, bool, error) {
 	return handlers.LiveCheckpoint{LastClosedTick: p.LastClosedTick, Data: p.Checkpoint, Offsets: p.Offsets}, ok, err
 }
 
+func (s stateStore) Domains() ([]string, error) { return s.s.ProgressKeys() }
+
 func (s stateStore) Save(ctx context.Context, domain string, c handlers.LiveCheckpoint) error {
 	err := s.s.SaveProgress(ctx, domain, state.Progress{LastClosedTick: c.LastClosedTick, Checkpoint: c.Data, Offsets: c.Offsets})
 	if errors.Is(err, state.ErrStale) {
@@ -407,6 +466,31 @@ func newSaramaClient(ctx context.Context, o kafka.Options) (sarama.Client, error
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// partitionEnd is a partition's high-water mark.
+func partitionEnd(client sarama.Client) func(context.Context, string, int32) (int64, error) {
+	return func(_ context.Context, topic string, partition int32) (int64, error) {
+		return client.GetOffset(topic, partition, sarama.OffsetNewest)
+	}
+}
+
+// saveHosts writes each host of a decision to the per-host table, keyed
+// "<domain>/<host>" (host names are only unique within a domain). The
+// writes are not waited for: nothing restores from that table.
+func saveHosts(store *state.Store, log *slog.Logger) func(string, int64, []handlers.LiveHost) {
+	onErr := func(err error) { log.Warn("host state not saved", "err", err) }
+	return func(domain string, tick int64, hosts []handlers.LiveHost) {
+		for _, h := range hosts {
+			hs := state.HostState{Domain: domain, Tick: tick, Capacity: h.Capacity, Containers: h.Containers, RecentLoad: h.RecentLoad}
+			if hs.Containers == nil {
+				hs.Containers = []string{}
+			}
+			if err := store.PutHost(domain+"/"+h.Name, hs, onErr); err != nil {
+				onErr(err)
+			}
+		}
 	}
 }
 

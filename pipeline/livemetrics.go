@@ -58,9 +58,11 @@ func (m *liveMetrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-// watchLag refreshes the lag gauge every 2 s.
-func watchLag(ctx context.Context, client sarama.Client, _ []string, lw *handlers.LiveWindow, m *liveMetrics) {
-	t := time.NewTicker(2 * time.Second)
+// watchEnds fetches every usage partition's high-water mark every
+// interval: the window needs it before an idle close (see
+// LiveWindow.SetEnd), and the lag gauge is computed from it.
+func watchEnds(ctx context.Context, client sarama.Client, topics []string, lw *handlers.LiveWindow, m *liveMetrics, interval time.Duration) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -68,87 +70,25 @@ func watchLag(ctx context.Context, client sarama.Client, _ []string, lw *handler
 			return
 		case <-t.C:
 		}
-		for topic, ps := range lw.Next() {
-			for p, next := range ps {
-				if hwm, err := client.GetOffset(topic, p, sarama.OffsetNewest); err == nil {
-					m.lag.WithLabelValues(topic, strconv.Itoa(int(p))).Set(float64(max(hwm-next, 0)))
+		next := lw.Next()
+		for _, topic := range topics {
+			parts, err := client.Partitions(topic)
+			if err != nil {
+				continue
+			}
+			for _, p := range parts {
+				at := time.Now()
+				hwm, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+				if err != nil {
+					continue
+				}
+				lw.SetEnd(topic, p, hwm, at)
+				if n, ok := next[topic][p]; ok {
+					m.lag.WithLabelValues(topic, strconv.Itoa(int(p))).Set(float64(max(hwm-n, 0)))
 				}
 			}
 		}
 	}
-}
-
-// ownership polls the consumer group's member list for the partitions
-// assigned to this process's client id.
-type ownership struct {
-	client   sarama.Client
-	group    string
-	clientID string
-	log      *slog.Logger
-
-	mu    sync.Mutex
-	known bool
-	set   map[string]map[int32]bool
-}
-
-func newOwnership(client sarama.Client, group, clientID string, log *slog.Logger) *ownership {
-	return &ownership{client: client, group: group, clientID: clientID, log: log}
-}
-
-// owns answers true when ownership is unknown (describe failing): idle
-// closes must not stop for good because the admin API is unavailable.
-func (o *ownership) owns(topic string, partition int32) bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return !o.known || o.set[topic][partition]
-}
-
-func (o *ownership) run(ctx context.Context) {
-	// The admin is never closed: closing it would close the shared client.
-	admin, err := sarama.NewClusterAdminFromClient(o.client)
-	if err != nil {
-		o.log.Warn("ownership: no admin client; idle closes are not checked against the assignment", "err", err)
-		return
-	}
-	t := time.NewTicker(500 * time.Millisecond)
-	defer t.Stop()
-	for {
-		o.refresh(admin)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-func (o *ownership) refresh(admin sarama.ClusterAdmin) {
-	groups, err := admin.DescribeConsumerGroups([]string{o.group})
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if err != nil || len(groups) != 1 {
-		o.known = false
-		return
-	}
-	set := map[string]map[int32]bool{}
-	for _, mem := range groups[0].Members {
-		if mem.ClientId != o.clientID {
-			continue
-		}
-		a, err := mem.GetMemberAssignment()
-		if err != nil || a == nil {
-			continue
-		}
-		for t, ps := range a.Topics {
-			if set[t] == nil {
-				set[t] = map[int32]bool{}
-			}
-			for _, p := range ps {
-				set[t][p] = true
-			}
-		}
-	}
-	o.known, o.set = true, set
 }
 
 // followNodes reads the compacted nodes topic from the oldest record and
