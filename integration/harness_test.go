@@ -194,6 +194,11 @@ func startService(t testing.TB, cfgPath, name string, waitReady bool) *service {
 		s.cmd.Process.Signal(syscall.SIGKILL)
 		<-s.done
 		s.done <- nil
+		if dir := os.Getenv("HOTSIT_LOGS"); dir != "" { // keep every service log
+			b, _ := os.ReadFile(s.log)
+			os.MkdirAll(dir, 0o755)
+			os.WriteFile(filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+"-"+name+".log"), b, 0o644)
+		}
 		if t.Failed() {
 			b, _ := os.ReadFile(s.log)
 			t.Logf("---- %s log (tail) ----\n%s", name, tail(string(b), 4000+200000*len(os.Getenv("HOTSIT_DUMP"))))

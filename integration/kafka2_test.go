@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,7 +36,7 @@ func TestKafkaKcatPeer(t *testing.T) {
 
 	cfg := writeConfig(t, dir, tr, addr, "", "")
 	want := fileReplay(t, cfg, tr)
-	startService(t, cfg, "svc", true)
+	svc := startService(t, cfg, "svc", true)
 
 	// The trace as key:value lines, in tick order (the file is sorted).
 	f, err := os.Open(filepath.Join(tr.dir, "container_usage.csv"))
@@ -74,7 +75,8 @@ func TestKafkaKcatPeer(t *testing.T) {
 		}
 		return equalMoves(got, want)
 	})
-	t.Logf("kcat produced %d samples and read %d moves equal to the file replay", len(lines), len(got))
+	waitTicksClosed(t, svc, countTicks(traceTicks(t, tr)), 30*time.Second)
+	t.Logf("kcat produced %d samples and read %d moves equal to the file replay; ticks_closed=%v", len(lines), len(got), svc.metric("hots_ticks_closed_total"))
 }
 
 // 4. Two instances in one group over 6 domains; one is killed mid-trace;
@@ -99,18 +101,61 @@ func TestKafkaScaleOut(t *testing.T) {
 		victim, survivor = a, bb
 	}
 	t.Logf("killing an instance after %v/%v samples", a.metric("hots_samples_in_total"), bb.metric("hots_samples_in_total"))
+	survivorIn := survivor.metric("hots_samples_in_total")
 	killed := time.Now()
 	victim.kill(t)
+	ticks := traceTicks(t, tr)
+	// The victim's domains not complete at the kill are what the survivor
+	// must take over (restore from the table, catch up, go on).
+	victimDoms := acquiredDomains(t, victim.log)
+	var takeover []string
+	closed := lastClosed(t, addr)
+	for _, d := range incomplete(ticks, closed) {
+		if slices.Contains(victimDoms, d) {
+			takeover = append(takeover, d)
+		}
+	}
+	if len(takeover) == 0 {
+		t.Fatalf("the victim (domains %v) had nothing left to do at the kill: no takeover tested", victimDoms)
+	}
 	<-done
-	n := waitSameMoves(t, addr, want, 120*time.Second)
-	t.Logf("survivor: %d moves (%d records) equal the single-instance answer %s after the kill; survivor samples_in=%v",
-		len(want), n, time.Since(killed).Round(time.Second), survivor.metric("hots_samples_in_total"))
+	waitAllClosed(t, addr, ticks, 120*time.Second)
+	took := time.Since(killed)
+	n := waitSameMoves(t, addr, want, 30*time.Second)
+	got := acquiredDomains(t, survivor.log)
+	for _, d := range takeover {
+		if !slices.Contains(got, d) {
+			t.Errorf("domain %s completed but the survivor never acquired it", d)
+		}
+	}
+	t.Logf("survivor took over %v and completed every domain %s after the kill; %d moves (%d records) equal the single-instance answer; survivor samples_in %v -> %v",
+		takeover, took.Round(100*time.Millisecond), len(want), n, survivorIn, survivor.metric("hots_samples_in_total"))
 	logb, _ := os.ReadFile(survivor.log)
 	for _, l := range strings.Split(string(logb), "\n") {
-		if strings.Contains(l, "domain acquired") || strings.Contains(l, "came back") {
+		if strings.Contains(l, "domain acquired") || strings.Contains(l, "domain released") || strings.Contains(l, "partitions assigned") {
 			t.Log(l)
 		}
 	}
+}
+
+// acquiredDomains lists the domains a service's log says it acquired.
+func acquiredDomains(t testing.TB, logPath string) []string {
+	t.Helper()
+	b, _ := os.ReadFile(logPath)
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if !strings.Contains(l, `msg="domain acquired"`) {
+			continue
+		}
+		if _, rest, ok := strings.Cut(l, " domain="); ok {
+			d, _, _ := strings.Cut(rest, " ")
+			if !slices.Contains(out, d) {
+				out = append(out, d)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // 5. Started before its broker, the service waits and connects; a broker
@@ -138,6 +183,7 @@ func TestKafkaBrokerLateAndRestart(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	b = startBroker(t, port, data)
 	defer b.Close()
-	n := waitSameMoves(t, addr, want, 120*time.Second)
+	waitAllClosed(t, addr, traceTicks(t, tr), 120*time.Second)
+	n := waitSameMoves(t, addr, want, 30*time.Second)
 	t.Logf("after a broker restart: %d moves (%d records) equal the file replay", len(want), n)
 }

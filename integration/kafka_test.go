@@ -26,7 +26,10 @@ func TestKafkaSameAnswerAsFileMode(t *testing.T) {
 			svc := startService(t, cfg, "svc", true)
 			start := time.Now()
 			produce(t, cfg, tr, addr, 0)
-			n := waitSameMoves(t, addr, want, 60*time.Second)
+			ticks := traceTicks(t, tr)
+			waitTicksClosed(t, svc, countTicks(ticks), 60*time.Second)
+			waitAllClosed(t, addr, ticks, 30*time.Second)
+			n := waitSameMoves(t, addr, want, 30*time.Second)
 			t.Logf("%d moves (%d records) equal the file replay after %s; samples_in=%v ticks_closed=%v loops=%v",
 				len(want), n, time.Since(start).Round(time.Millisecond), svc.metric("hots_samples_in_total"),
 				svc.metric("hots_ticks_closed_total"), svc.metric("hots_loops_total"))
@@ -52,13 +55,16 @@ func TestKafkaCrashRestart(t *testing.T) {
 	waitFor(t, 30*time.Second, "first moves", func() bool { return svc.metric("hots_moves_total") > 0 })
 	in := svc.metric("hots_samples_in_total")
 	svc.kill(t)
-	t.Logf("killed after %v samples", in)
-	if in >= 2880 {
+	ticks := traceTicks(t, tr)
+	left := incomplete(ticks, lastClosed(t, addr))
+	t.Logf("killed after %v samples; domains not complete: %v", in, left)
+	if in >= 2880 || len(left) == 0 {
 		t.Fatalf("the kill came after the whole trace (%v samples): nothing mid-trace was tested", in)
 	}
 	svc2 := startService(t, cfg, "svc2", true)
 	<-done
-	n := waitSameMoves(t, addr, want, 90*time.Second)
+	waitAllClosed(t, addr, ticks, 90*time.Second)
+	n := waitSameMoves(t, addr, want, 30*time.Second)
 	t.Logf("after restart: %d distinct moves (%d records incl. republished duplicates) equal the file replay; restarted instance got %v samples",
 		len(want), n, svc2.metric("hots_samples_in_total"))
 }
