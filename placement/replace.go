@@ -480,10 +480,34 @@ func (ev *evaluation) initialPlacement() error {
 		ev.initialRejected = true
 		return nil
 	}
+	// The heuristic's placement is one decision: intermediate states of
+	// applying it container by container can be far over capacity, so each
+	// move's expected peaks compare the observed placement with the final
+	// one rather than with a half-applied one.
+	before := make([]float64, len(e.hosts))
+	for h := range e.hosts {
+		before[h] = ev.peakOf(int32(h))
+	}
+	first := len(ev.moves)
 	for i, h := range to {
 		if h >= 0 && int32(h) != v.hosts[i] {
 			ev.move(i, int32(h), ReasonInitial)
 		}
 	}
+	for k := first; k < len(ev.moves); k++ {
+		m := &ev.moves[k]
+		from, to := int32(e.hostIx[m.OldHost]), int32(e.hostIx[m.NewHost])
+		m.TargetPeakBefore, m.TargetPeakAfter = round6(before[to]), round6(ev.peakOf(to))
+		m.SourcePeakBefore, m.SourcePeakAfter = round6(before[from]), round6(ev.peakOf(from))
+	}
 	return nil
+}
+
+// peakOf is a host's peak utilisation over the span (0 for a host without
+// declared capacity).
+func (ev *evaluation) peakOf(h int32) float64 {
+	if !ev.known(h) {
+		return 0
+	}
+	return capacity.PeakUtil(ev.loads[h], nil, ev.s.e.hosts[h].Capacity)
 }

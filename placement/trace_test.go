@@ -322,6 +322,13 @@ func TestSynN200OverloadsAfterFirstLoop(t *testing.T) {
 			if first := res.Decisions[0]; initial && (first.Kind != "initial" || len(first.Moves) == 0 || first.Loop.InitialRejected) {
 				t.Errorf("initial placement not applied on syn_n200: %+v", first.Loop)
 			}
+			for _, m := range res.Decisions[0].Moves {
+				// The heuristic's placement fits the analysis period, so the
+				// expected peak of every target is within capacity.
+				if m.TargetPeakAfter > 1+1e-9 {
+					t.Errorf("initial move %s -> %s: expected target peak %.3f over capacity", m.Container, m.NewHost, m.TargetPeakAfter)
+				}
+			}
 		})
 	}
 }
