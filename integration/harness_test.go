@@ -249,10 +249,11 @@ func (s *service) kill(t testing.TB) {
 	s.done <- nil
 }
 
-func produce(t testing.TB, cfgPath string, tr trace, brokers string, rate float64) {
+func produce(t testing.TB, cfgPath string, tr trace, brokers string, rate float64, extra ...string) {
 	t.Helper()
-	out, err := exec.Command(hotsBin, "produce", "--config", cfgPath, "--data", tr.dir, "--brokers", brokers,
-		"--rate", strconv.FormatFloat(rate, 'f', -1, 64)).CombinedOutput()
+	args := append([]string{"produce", "--config", cfgPath, "--data", tr.dir, "--brokers", brokers,
+		"--rate", strconv.FormatFloat(rate, 'f', -1, 64)}, extra...)
+	out, err := exec.Command(hotsBin, args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("hots produce: %v\n%s", err, out)
 	}

@@ -9,11 +9,14 @@ import (
 // 1. The service's moves equal a file replay of the same trace.
 func TestKafkaSameAnswerAsFileMode(t *testing.T) {
 	cases := []struct {
-		name string
-		tr   func(testing.TB) trace
+		name    string
+		tr      func(testing.TB) trace
+		produce []string
 	}{
-		{"thesis_ex_10", thesisTrace},
-		{"generated_4_domains", func(t testing.TB) trace { return genTrace(t, 4, 24, 4, 30) }},
+		{"thesis_ex_10", thesisTrace, nil},
+		{"generated_4_domains", func(t testing.TB) trace { return genTrace(t, 4, 24, 4, 30) }, nil},
+		// upstream's {"containers": [...]} batches, several per tick
+		{"generated_4_domains_batched", func(t testing.TB) trace { return genTrace(t, 4, 24, 4, 30) }, []string{"--batch", "10"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -25,7 +28,7 @@ func TestKafkaSameAnswerAsFileMode(t *testing.T) {
 			want := fileReplay(t, cfg, tr)
 			svc := startService(t, cfg, "svc", true)
 			start := time.Now()
-			produce(t, cfg, tr, addr, 0)
+			produce(t, cfg, tr, addr, 0, c.produce...)
 			ticks := traceTicks(t, tr)
 			waitTicksClosed(t, svc, countTicks(ticks), 60*time.Second)
 			waitAllClosed(t, addr, ticks, 30*time.Second)

@@ -50,6 +50,7 @@ func cmdProduce(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	topic := fs.String("topic", "", "usage topic (default: the first of kafka.usage_topics)")
 	rate := fs.Float64("rate", 0, "samples per second (0 = as fast as possible)")
 	domain := fs.String("domain", "", "domain (message key) of rows that name none (default: connector.parameters.domain)")
+	batch := fs.Int("batch", 1, "samples per message: 1 = one JSON record per sample; more = upstream's {\"containers\": [...]} batches of one domain and tick")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -85,6 +86,15 @@ func cmdProduce(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	if *batch < 1 {
+		return fmt.Errorf("%w: produce: --batch = %d: must be at least 1", errUsage, *batch)
+	}
+	samples := len(recs)
+	if *batch > 1 {
+		if recs, err = batchRecords(recs, *batch); err != nil {
+			return err
+		}
+	}
 	prod, err := newProducer(ctx, lo.Kafka.Brokers)
 	if err != nil {
 		return err
@@ -104,7 +114,7 @@ func cmdProduce(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		msgs := make([]*sarama.ProducerMessage, 0, end-i)
 		for _, r := range recs[i:end] {
 			msgs = append(msgs, &sarama.ProducerMessage{Topic: *topic, Key: sarama.StringEncoder(r.domain), Value: sarama.ByteEncoder(r.value)})
-			domains[r.domain]++
+			domains[r.domain] += r.samples
 		}
 		if err := prod.SendMessages(msgs); err != nil {
 			return fmt.Errorf("produce: %w", err)
@@ -119,8 +129,8 @@ func cmdProduce(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 	el := time.Since(start)
-	fmt.Fprintf(stdout, "produced %d samples (%d domains) to %s in %.2fs (%.0f samples/s)\n", len(recs), len(domains), *topic,
-		el.Seconds(), float64(len(recs))/max(el.Seconds(), 1e-9))
+	fmt.Fprintf(stdout, "produced %d samples in %d messages (%d domains) to %s in %.2fs (%.0f samples/s)\n", samples, len(recs), len(domains), *topic,
+		el.Seconds(), float64(samples)/max(el.Seconds(), 1e-9))
 	return nil
 }
 
@@ -136,9 +146,34 @@ func loadFlagsNoConfigKeys(fsx interface {
 }
 
 type traceRecord struct {
-	tick   int64
-	domain string
-	value  []byte
+	tick    int64
+	domain  string
+	value   []byte
+	samples int // samples the message carries
+}
+
+// batchRecords packs consecutive records of one domain and tick into
+// upstream's batch form, at most n samples per message. Records are in
+// tick order, so every domain's messages stay in tick order.
+func batchRecords(recs []traceRecord, n int) ([]traceRecord, error) {
+	var out []traceRecord
+	for i := 0; i < len(recs); {
+		j := i + 1
+		for j < len(recs) && j-i < n && recs[j].tick == recs[i].tick && recs[j].domain == recs[i].domain {
+			j++
+		}
+		items := make([]json.RawMessage, 0, j-i)
+		for _, r := range recs[i:j] {
+			items = append(items, r.value)
+		}
+		b, err := json.Marshal(map[string]any{"containers": items})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, traceRecord{tick: recs[i].tick, domain: recs[i].domain, value: b, samples: j - i})
+		i = j
+	}
+	return out, nil
 }
 
 // readTrace reads a usage CSV into JSON records, stably sorted by tick
@@ -187,7 +222,7 @@ func readTrace(path string, f codecs.UsageFields) ([]traceRecord, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, traceRecord{tick: tick, domain: dom, value: b})
+		out = append(out, traceRecord{tick: tick, domain: dom, value: b, samples: 1})
 	}
 	slices.SortStableFunc(out, func(a, b traceRecord) int {
 		switch {
