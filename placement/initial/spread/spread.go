@@ -30,11 +30,7 @@ func New(args Args) (*Placer, error) {
 
 // Place returns, per container of p, the index of its host.
 func (pl *Placer) Place(p pack.Problem) ([]int, error) {
-	metrics, ticks, err := p.Shape()
-	if err != nil {
-		return nil, err
-	}
-	book, err := pack.NewBook(p, metrics, ticks, pl.args.Headroom)
+	book, _, _, err := pack.Prepare(p, pl.args.Headroom)
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,16 @@ type Book struct {
 	decided  []bool
 }
 
+// Prepare checks a problem's shape and opens its load book: the first
+// step of every heuristic.
+func Prepare(p Problem, headroom float64) (book *Book, metrics, ticks int, err error) {
+	if metrics, ticks, err = p.Shape(); err != nil {
+		return nil, 0, 0, err
+	}
+	book, err = NewBook(p, metrics, ticks, headroom)
+	return book, metrics, ticks, err
+}
+
 // NewBook prepares an empty placement for p. headroom is the fraction of
 // each capacity a host may be filled to, in (0, 1].
 func NewBook(p Problem, metrics, ticks int, headroom float64) (*Book, error) {
