@@ -161,13 +161,8 @@ func (w *LiveWindow) stale(d *liveDom, set, prev map[tp]bool) string {
 // restoreOwned restores a checkpointed domain whose partitions are all
 // owned and catches it up to each partition's end.
 func (w *LiveWindow) restoreOwned(name string, set map[tp]bool) error {
-	var cp LiveCheckpoint
-	var ok bool
-	if err := w.retry("load checkpoint "+name, func() error {
-		var err error
-		cp, ok, err = w.Store.Load(name)
-		return err
-	}); err != nil {
+	cp, ok, err := w.loadCheckpoint(name)
+	if err != nil {
 		return err
 	}
 	if !ok || len(cp.Offsets) == 0 {

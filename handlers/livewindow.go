@@ -484,6 +484,17 @@ func (w *LiveWindow) closeUpTo(d *liveDom, upTo int64) error {
 	return w.checkpoint(d)
 }
 
+// loadCheckpoint reads a domain's checkpoint, retrying while the store is
+// unreachable.
+func (w *LiveWindow) loadCheckpoint(name string) (cp LiveCheckpoint, ok bool, err error) {
+	err = w.retry("load checkpoint "+name, func() error {
+		var e error
+		cp, ok, e = w.Store.Load(name)
+		return e
+	})
+	return cp, ok, err
+}
+
 func (w *LiveWindow) checkpoint(d *liveDom) error {
 	e, err := w.Placer.Engine(d.name)
 	if err != nil {
@@ -525,16 +536,10 @@ func (w *LiveWindow) acquire(name string, src tp, off int64) (*liveDom, error) {
 	caught := 0
 	fromCheckpoint := false
 	if d == nil {
-		var cp LiveCheckpoint
-		var ok bool
-		if err := w.retry("load checkpoint "+name, func() error {
-			var err error
-			cp, ok, err = w.Store.Load(name)
-			return err
-		}); err != nil {
+		cp, ok, err := w.loadCheckpoint(name)
+		if err != nil {
 			return nil, err
 		}
-		var err error
 		if d, err = w.restore(name, cp, ok); err != nil {
 			return nil, fmt.Errorf("domain %s: restore: %w", name, Permanent(err))
 		}
