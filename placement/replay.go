@@ -1,6 +1,9 @@
 package placement
 
-import "slices"
+import (
+	"cmp"
+	"slices"
+)
 
 // ReplayResult is what a whole in-memory replay produced.
 type ReplayResult struct {
@@ -22,15 +25,7 @@ func Replay(domain string, p Params, hosts []Host, ticks []TickBatch) (*ReplayRe
 		return nil, err
 	}
 	ordered := slices.Clone(ticks)
-	slices.SortStableFunc(ordered, func(a, b TickBatch) int {
-		switch {
-		case a.Tick < b.Tick:
-			return -1
-		case a.Tick > b.Tick:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(ordered, func(a, b TickBatch) int { return cmp.Compare(a.Tick, b.Tick) })
 	res := &ReplayResult{}
 	reloc := map[string]string{}
 	for _, tb := range ordered {

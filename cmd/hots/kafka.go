@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -224,15 +225,7 @@ func readTrace(path string, f codecs.UsageFields) ([]traceRecord, error) {
 		}
 		out = append(out, traceRecord{tick: tick, domain: dom, value: b, samples: 1})
 	}
-	slices.SortStableFunc(out, func(a, b traceRecord) int {
-		switch {
-		case a.tick < b.tick:
-			return -1
-		case a.tick > b.tick:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(out, func(a, b traceRecord) int { return cmp.Compare(a.tick, b.tick) })
 	return out, nil
 }
 
