@@ -1,6 +1,6 @@
 package distantpairwise
 
-import "fmt"
+import "hots/placement/initial/internal/pack"
 
 // Args tune distant_pairwise.
 type Args struct {
@@ -15,9 +15,8 @@ type Args struct {
 	SpreadAll bool `json:"spread_all" koanf:"spread_all"`
 }
 
-// DefaultHeadroom lets hosts fill up to their full capacity, like
-// placement.DefaultHeadroom.
-const DefaultHeadroom = 1.0
+// DefaultHeadroom lets hosts fill up to their full capacity.
+const DefaultHeadroom = pack.DefaultHeadroom
 
 // SetDefaults fills zero fields.
 func SetDefaults(a *Args) {
@@ -28,8 +27,5 @@ func SetDefaults(a *Args) {
 
 // Validate checks a after SetDefaults.
 func (a Args) Validate() error {
-	if !(a.Headroom > 0 && a.Headroom <= 1) {
-		return fmt.Errorf("distant_pairwise: headroom = %v: must be within (0, 1]", a.Headroom)
-	}
-	return nil
+	return pack.CheckHeadroom("distant_pairwise", a.Headroom)
 }

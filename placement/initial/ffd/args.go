@@ -1,6 +1,6 @@
 package ffd
 
-import "fmt"
+import "hots/placement/initial/internal/pack"
 
 // Args tune ffd.
 type Args struct {
@@ -9,9 +9,8 @@ type Args struct {
 	Headroom float64 `json:"headroom" koanf:"headroom"`
 }
 
-// DefaultHeadroom lets hosts fill up to their full capacity, like
-// placement.DefaultHeadroom.
-const DefaultHeadroom = 1.0
+// DefaultHeadroom lets hosts fill up to their full capacity.
+const DefaultHeadroom = pack.DefaultHeadroom
 
 // SetDefaults fills zero fields.
 func SetDefaults(a *Args) {
@@ -22,8 +21,5 @@ func SetDefaults(a *Args) {
 
 // Validate checks a after SetDefaults.
 func (a Args) Validate() error {
-	if !(a.Headroom > 0 && a.Headroom <= 1) {
-		return fmt.Errorf("ffd: headroom = %v: must be within (0, 1]", a.Headroom)
-	}
-	return nil
+	return pack.CheckHeadroom("ffd", a.Headroom)
 }

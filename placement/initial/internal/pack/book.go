@@ -125,3 +125,16 @@ func (b *Book) Result() []int {
 	}
 	return out
 }
+
+// DefaultHeadroom lets hosts fill up to their full capacity, like
+// placement.DefaultHeadroom.
+const DefaultHeadroom = 1.0
+
+// CheckHeadroom is every heuristic's headroom rule, with the heuristic's
+// name in the message.
+func CheckHeadroom(heuristic string, headroom float64) error {
+	if !(headroom > 0 && headroom <= 1) {
+		return fmt.Errorf("%s: headroom = %v: must be within (0, 1]", heuristic, headroom)
+	}
+	return nil
+}
