@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/ThreeDotsLabs/watermill"
 )
 
 // Defaults for Options fields left empty.
@@ -125,4 +126,18 @@ func (b *backoff) next() time.Duration {
 		b.d = min(2*b.d, 5*time.Second)
 	}
 	return b.d
+}
+
+// prepare is what every client constructor starts with: defaults,
+// validation, a logger that is never nil, and the sarama configuration.
+func (o Options) prepare(logger watermill.LoggerAdapter) (Options, watermill.LoggerAdapter, *sarama.Config, error) {
+	o = o.WithDefaults()
+	if err := o.Validate(); err != nil {
+		return o, nil, nil, err
+	}
+	if logger == nil {
+		logger = watermill.NopLogger{}
+	}
+	sc, err := o.saramaConfig()
+	return o, logger, sc, err
 }

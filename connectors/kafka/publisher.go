@@ -17,14 +17,7 @@ import (
 // retrying for up to o.ConnectTimeout, so it can be built before the broker
 // is up.
 func NewPublisher(o Options, logger watermill.LoggerAdapter) (message.Publisher, error) {
-	o = o.WithDefaults()
-	if err := o.Validate(); err != nil {
-		return nil, err
-	}
-	if logger == nil {
-		logger = watermill.NopLogger{}
-	}
-	sc, err := o.saramaConfig()
+	o, logger, sc, err := o.prepare(logger)
 	if err != nil {
 		return nil, err
 	}

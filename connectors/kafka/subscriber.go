@@ -49,14 +49,7 @@ type GroupHooks struct {
 // caller learns the exact partitions it owns (and when it stops owning
 // them) instead of polling the group's member list.
 func NewSubscriberWithHooks(o Options, logger watermill.LoggerAdapter, hooks GroupHooks) (message.Subscriber, error) {
-	o = o.WithDefaults()
-	if err := o.Validate(); err != nil {
-		return nil, err
-	}
-	if logger == nil {
-		logger = watermill.NopLogger{}
-	}
-	sc, err := o.saramaConfig()
+	o, logger, sc, err := o.prepare(logger)
 	if err != nil {
 		return nil, err
 	}
