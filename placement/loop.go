@@ -136,7 +136,6 @@ func (s *state) loop() (*Decision, error) {
 	}
 	movers := selectMovers(cg, budget, far, func(int) bool { return true })
 	changes := ev.recluster(movers, before)
-	after := labelsOf()
 	if changes == 0 {
 		s.prevClust = curClust
 	} else {
@@ -170,7 +169,6 @@ func (s *state) loop() (*Decision, error) {
 	d := &Decision{Domain: e.domain, Tick: ev.tick, Kind: "loop", Moves: ev.moves}
 	d.Loop = ev.report(&cg.stats, &pg.stats, changes, len(movers)+len(placeMovers), relief)
 	d.Loop.WindowOverloadsBefore, d.Loop.WindowOverloadsAfter = overBefore, overAfter
-	_ = after
 	return d, nil
 }
 

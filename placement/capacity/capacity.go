@@ -58,21 +58,7 @@ func (s Series) Sub(d Series) {
 // overloaded), matching how overloads are counted (load > capacity).
 // A capacity <= 0 or NaN for a metric means "unknown" and never fits, so a
 // host without declared capacity can never receive containers.
-func Fits(load, demand Series, cap []float64) bool {
-	for m := range demand {
-		c := cap[m]
-		if !(c > 0) {
-			return false
-		}
-		lm, dm := load[m], demand[m]
-		for t := range dm {
-			if lm[t]+dm[t] > c+eps(c) {
-				return false
-			}
-		}
-	}
-	return true
-}
+func Fits(load, demand Series, cap []float64) bool { return FitsScaled(load, demand, cap, 1) }
 
 // FitsScaled is Fits against cap*headroom (headroom in (0,1]).
 func FitsScaled(load, demand Series, cap []float64, headroom float64) bool {
