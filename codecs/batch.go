@@ -10,7 +10,20 @@ import (
 	"hots/placement"
 )
 
-// Metadata keys and kinds of the messages between stages.
+// Metadata keys and kinds of the messages between stages. This is the
+// one statement of the contract between them; each stage refuses a kind
+// it is not listed for with a permanent error (poison, never dropped).
+//
+//	stage      reads                                         writes
+//	decode     rows, watermark, json (or no kind: a record)  samples, watermark
+//	window     samples, watermark                            tick (one per closed domain tick)
+//	placement  tick                                          decision (only when it has moves)
+//	publish    decision                                      move (one per move, to the sink)
+//
+// A source sets MetaSource (file or topic) and, for a log, MetaPartition,
+// MetaOffset and MetaKey (the domain); row batches carry MetaFirstLine; a
+// watermark carries MetaTick. Stages pass MetaDomain, MetaTick and
+// MetaKey on.
 const (
 	MetaKind      = "kind"
 	MetaDomain    = "domain"
@@ -22,6 +35,8 @@ const (
 	MetaKey       = "key"
 	MetaPartition = "partition"
 	MetaOffset    = "offset"
+	// MetaField names the column or field of a rejected record.
+	MetaField = "field"
 
 	KindRows      = "rows"      // RawBatch: CSV records of one tick, not yet validated
 	KindJSON      = "json"      // one JSON usage record or upstream batch
@@ -30,6 +45,7 @@ const (
 	KindTick      = "tick"      // one closed tick of one domain (EncodeSamples)
 	KindDecision  = "decision"  // JSON placement.Decision
 	KindMove      = "move"      // EncodeMove
+	KindReject    = "reject"    // a record the decoder refused, for the poison sink (payload: the record)
 )
 
 // RawRow is one CSV record as the file connector split it. Fields are in

@@ -4,6 +4,8 @@
 // upstream configuration works unchanged; hots-only keys are additions.
 package config
 
+import "encoding/json"
+
 // Config is the whole configuration of one hots process.
 type Config struct {
 	// TimeLimit in seconds; 0 = until the data is exhausted (upstream
@@ -13,10 +15,32 @@ type Config struct {
 	Optimization Optimization `koanf:"optimization" json:"optimization"`
 	Problem      Problem      `koanf:"problem" json:"problem"`
 	Connector    Connector    `koanf:"connector" json:"connector"`
-	Kafka        Kafka        `koanf:"kafka" json:"kafka"`
 	Logging      Logging      `koanf:"logging" json:"logging"`
 	Reporting    Reporting    `koanf:"reporting" json:"reporting"`
 	Service      Service      `koanf:"service" json:"service"`
+	// Sections are top-level blocks config does not read (a connector's
+	// own, such as kafka); connectors.Decode reports those nobody owns.
+	Sections map[string]any `koanf:",remain" json:"-"`
+	// Dir is the directory of the configuration file: relative paths in it
+	// resolve against it (empty: the embedded default, or no file).
+	Dir string `koanf:"-" json:"-"`
+}
+
+// MarshalJSON writes the connector-owned sections beside the common ones.
+func (c Config) MarshalJSON() ([]byte, error) {
+	type plain Config
+	b, err := json.Marshal(plain(c))
+	if err != nil || len(c.Sections) == 0 {
+		return b, err
+	}
+	m := map[string]any{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for k, v := range c.Sections {
+		m[k] = v
+	}
+	return json.Marshal(m)
 }
 
 // Clustering is upstream's clustering block.
@@ -63,17 +87,19 @@ type ProblemParameters struct {
 	Upstream         bool    `koanf:"upstream" json:"upstream"`
 }
 
-// Connector is upstream's connector block: type file or kafka.
+// Connector is upstream's connector block. Type names a registered
+// connector (package connectors); the keys below are the ones every
+// connector shares. Everything else under connector.parameters, and any
+// top-level block a connector owns (kafka: …), belongs to the connector,
+// which decodes and validates it (connectors.Decode).
 type Connector struct {
 	Type       string              `koanf:"type" json:"type"`
 	Parameters ConnectorParameters `koanf:"parameters" json:"parameters"`
 }
 
-// ConnectorParameters: data location, field names and time handling.
+// ConnectorParameters are upstream's connector.parameters keys that mean
+// the same for every connector: field names and time handling.
 type ConnectorParameters struct {
-	DataFolder      string   `koanf:"data_folder" json:"data_folder"`
-	FileName        string   `koanf:"file_name" json:"file_name"`               // container_usage.csv
-	NodeMetaFile    string   `koanf:"node_meta_file" json:"node_meta_file"`     // node_meta.csv
 	TickField       string   `koanf:"tick_field" json:"tick_field"`             // timestamp
 	IndividualField string   `koanf:"individual_field" json:"individual_field"` // container_id
 	HostField       string   `koanf:"host_field" json:"host_field"`             // machine_id
@@ -83,36 +109,28 @@ type ConnectorParameters struct {
 	SepTime         int64    `koanf:"sep_time" json:"sep_time"`
 	TickIncrement   int      `koanf:"tick_increment" json:"tick_increment"`
 	WindowDuration  int      `koanf:"window_duration" json:"window_duration"`
-	Outfile         string   `koanf:"outfile" json:"outfile"` // moves JSONL; default <run dir>/moves.jsonl
-	ResetOnStart    bool     `koanf:"reset_on_start" json:"reset_on_start"`
-	RejectsFile     string   `koanf:"rejects_file" json:"rejects_file"` // default <run dir>/rejects.csv
-	BadInput        string   `koanf:"bad_input" json:"bad_input"`       // reject (count and go on) | stop
-	// Kafka connector keys as upstream wrote them (spec 1.4).
-	BootstrapServers string         `koanf:"bootstrap.servers" json:"bootstrap.servers"`
-	Topics           []string       `koanf:"topics" json:"topics"`
-	ConsumerConf     map[string]any `koanf:"consumer_conf" json:"consumer_conf"`
-	BatchSize        int            `koanf:"batch_size" json:"batch_size"`
-	ConnectorURL     string         `koanf:"connector_url" json:"connector_url"`
+	BadInput        string   `koanf:"bad_input" json:"bad_input"` // reject (count and go on) | stop
+	ConnectorURL    string   `koanf:"connector_url" json:"connector_url"`
+	// Extra holds the connector's own keys, undecoded.
+	Extra map[string]any `koanf:",remain" json:"-"`
 }
 
-// Kafka configures live mode (hots keys; upstream's top-level kafka block
-// topics/schema/schema_url/connector_url are accepted too).
-type Kafka struct {
-	Brokers     []string `koanf:"brokers" json:"brokers"`
-	Topics      []string `koanf:"topics" json:"topics"`             // upstream name of usage_topics
-	UsageTopics []string `koanf:"usage_topics" json:"usage_topics"` // usage in
-	MovesTopic  string   `koanf:"moves_topic" json:"moves_topic"`   // hots.moves
-	PoisonTopic string   `koanf:"poison_topic" json:"poison_topic"` // hots.poison
-	NodesTopic  string   `koanf:"nodes_topic" json:"nodes_topic"`   // hots.nodes (compacted host -> capacities)
-	Group       string   `koanf:"group" json:"group"`               // consumer group, also goka group
-	Partitions  int      `koanf:"partitions" json:"partitions"`     // for topics hots creates
-	// Lateness: how long after a later tick's first sample a tick closes.
-	Lateness string `koanf:"lateness" json:"lateness"`
-	// IdleTimeout: close the open tick after this long without samples.
-	IdleTimeout  string         `koanf:"idle_timeout" json:"idle_timeout"`
-	Schema       map[string]any `koanf:"schema" json:"schema"`
-	SchemaURL    string         `koanf:"schema_url" json:"schema_url"`
-	ConnectorURL string         `koanf:"connector_url" json:"connector_url"`
+// MarshalJSON writes the connector's own keys beside the common ones, so
+// that `hots config` and the run directory's config.json show them.
+func (p ConnectorParameters) MarshalJSON() ([]byte, error) {
+	type common ConnectorParameters
+	b, err := json.Marshal(common(p))
+	if err != nil || len(p.Extra) == 0 {
+		return b, err
+	}
+	m := map[string]any{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for k, v := range p.Extra {
+		m[k] = v
+	}
+	return json.Marshal(m)
 }
 
 // Logging is upstream's logging block; fmt is "text" or "json" for slog

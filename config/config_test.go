@@ -61,8 +61,10 @@ func TestPrecedence(t *testing.T) {
 			func(c *Config) any { return c.Connector.Parameters.Metrics }, []string{"cpu", "mem"}},
 		{"flag list", "testdata/precedence.yaml", nil, []string{"--metrics", "cpu,mem,net"},
 			func(c *Config) any { return c.Connector.Parameters.Metrics }, []string{"cpu", "mem", "net"}},
-		{"env dotted upstream key", "testdata/precedence.yaml", []string{"HOTS_CONNECTOR__PARAMETERS__BOOTSTRAP_SERVERS=b1:9092"}, nil,
-			func(c *Config) any { return c.Connector.Parameters.BootstrapServers }, "b1:9092"},
+		{"env key a connector owns stays for it", "testdata/precedence.yaml", []string{"HOTS_CONNECTOR__PARAMETERS__BOOTSTRAP_SERVERS=b1:9092"}, nil,
+			func(c *Config) any { return c.Connector.Parameters.Extra["bootstrap_servers"] }, "b1:9092"},
+		{"env section a connector owns stays for it", "testdata/precedence.yaml", []string{"HOTS_KAFKA__GROUP=g7"}, nil,
+			func(c *Config) any { return c.Sections["kafka"].(map[string]any)["group"] }, "g7"},
 		{"env bool from 1", "testdata/precedence.yaml", []string{"HOTS_PROBLEM__PARAMETERS__INITIAL_PLACEMENT=1"}, nil,
 			func(c *Config) any { return c.Problem.Parameters.InitialPlacement }, true},
 		{"seed flag", "testdata/precedence.yaml", nil, []string{"--seed", "7"},
@@ -75,7 +77,7 @@ func TestPrecedence(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := append([]string{"PATH=/bin", "HOTS_CONFIG=ignored.yaml"}, tt.env...)
-			cfg, rep, err := Load(LoadOptions{File: tt.file, Environ: env, Flags: flags(t, tt.args...)})
+			cfg, rep, err := Load(LoadOptions{File: tt.file, Environ: env, Flags: flags(t, tt.args...), Sections: []string{"kafka"}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -111,7 +113,7 @@ func TestUpstreamSamples(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			cfg, rep, err := Load(LoadOptions{File: tt.file, Environ: []string{}, Strict: true})
+			cfg, rep, err := Load(LoadOptions{File: tt.file, Environ: []string{}, Strict: true, Sections: []string{"kafka"}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -137,11 +139,14 @@ func TestUpstreamSamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The Kafka keys are the connector's (connectors/kafka decodes them):
+	// config keeps them whole, as written.
 	cp := cfg.Connector.Parameters
-	if cp.BootstrapServers != "localhost:9092" || !reflect.DeepEqual(cp.Topics, []string{"hots_moves"}) ||
-		cp.ConsumerConf["group.id"] != "hots_group" || !reflect.DeepEqual(cfg.Kafka.Topics, []string{"hots_moves"}) ||
+	kafka, _ := cfg.Sections["kafka"].(map[string]any)
+	if cp.Extra["bootstrap.servers"] != "localhost:9092" || !reflect.DeepEqual(cp.Extra["topics"], []any{"hots_moves"}) ||
+		cp.Extra["consumer_conf"].(map[string]any)["group.id"] != "hots_group" || !reflect.DeepEqual(kafka["topics"], []any{"hots_moves"}) ||
 		cfg.Optimization.Parameters["pb_number"] != float64(1) {
-		t.Errorf("kafka sample: %+v / %+v / %+v", cp, cfg.Kafka, cfg.Optimization)
+		t.Errorf("kafka sample: %+v / %+v / %+v", cp, kafka, cfg.Optimization)
 	}
 }
 
@@ -165,8 +170,8 @@ func TestLegacyParams(t *testing.T) {
 	if got := cfg.EngineParams(); !reflect.DeepEqual(got, want) {
 		t.Errorf("params\n got %+v\nwant %+v", got, want)
 	}
-	if cfg.Connector.Parameters.DataFolder != "testdata" {
-		t.Errorf("data_folder %q, want the params file's folder", cfg.Connector.Parameters.DataFolder)
+	if d := cfg.Connector.Parameters.Extra["data_folder"]; d != "testdata" {
+		t.Errorf("data_folder %q, want the params file's folder", d)
 	}
 	notes := map[string]string{}
 	for _, n := range rep.Mapped {
@@ -231,7 +236,7 @@ func TestValidationMessages(t *testing.T) {
 		set  string
 		want string
 	}{
-		{"connector.type=ftp", `connector.type = "ftp": one of file, kafka`},
+		{"connector.type=", `connector.type = "": must name a registered connector`},
 		{"problem.type=scheduling", `problem.type = "scheduling": one of placement`},
 		{"connector.parameters.bad_input=ignore", `connector.parameters.bad_input = "ignore": one of reject, stop`},
 		{"logging.level=LOUD", `logging.level = "LOUD": one of DEBUG, INFO, WARNING, WARN, ERROR, CRITICAL`},

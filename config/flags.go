@@ -8,7 +8,6 @@ const FlagSet = "set"
 
 // flagKeys maps the short flags of the main keys to configuration keys.
 var flagKeys = map[string]string{
-	"data":              "connector.parameters.data_folder",
 	"out":               "reporting.results_folder",
 	"seed":              "clustering.parameters.random_state",
 	"metrics":           "connector.parameters.metrics",
@@ -23,7 +22,6 @@ var flagKeys = map[string]string{
 	"upstream":          "problem.parameters.upstream",
 	"time-limit":        "time_limit",
 	"connector":         "connector.type",
-	"brokers":           "kafka.brokers",
 	"log-level":         "logging.level",
 	"log-file":          "logging.filename",
 	"log-format":        "logging.fmt",
@@ -33,7 +31,6 @@ var flagKeys = map[string]string{
 // placeholders: Load only reads flags the user set, so a file value is
 // never overridden by a flag's default.
 func RegisterFlags(fs *pflag.FlagSet) {
-	fs.String("data", "", "data folder with container_usage.csv and node_meta.csv (connector.parameters.data_folder)")
 	fs.String("out", "", "run directory (reporting.results_folder)")
 	fs.Int64("seed", 0, "seed of every random choice (clustering.parameters.random_state)")
 	fs.StringSlice("metrics", nil, "metric columns, comma-separated (connector.parameters.metrics)")
@@ -47,8 +44,7 @@ func RegisterFlags(fs *pflag.FlagSet) {
 	fs.Bool("initial-placement", false, "run the initial placement at sep_time (problem.parameters.initial_placement)")
 	fs.Bool("upstream", false, "upstream HEAD marginal-cost formulas (problem.parameters.upstream)")
 	fs.Float64("time-limit", 0, "wall-clock budget in seconds, 0 = none (time_limit)")
-	fs.String("connector", "", "file or kafka (connector.type)")
-	fs.StringSlice("brokers", nil, "Kafka brokers, comma-separated (kafka.brokers)")
+	fs.String("connector", "", "the connector to run (connector.type): see `hots connectors`")
 	fs.String("log-level", "", "DEBUG, INFO, WARNING, ERROR (logging.level)")
 	fs.String("log-file", "", "log file, empty = stderr (logging.filename)")
 	fs.String("log-format", "", "text or json (logging.fmt)")

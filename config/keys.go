@@ -28,8 +28,8 @@ func walkType(t reflect.Type, prefix string, out map[string]keyKind, structs map
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		tag := f.Tag.Get("koanf")
-		if tag == "" || tag == "-" {
-			continue
+		if tag == "" || tag == "-" || strings.HasPrefix(tag, ",") {
+			continue // ",remain": keys a connector owns, not config's
 		}
 		key := tag
 		if prefix != "" {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
@@ -50,6 +51,13 @@ type LoadOptions struct {
 	Environ []string
 	// Strict turns unknown keys into an error.
 	Strict bool
+	// FlagKeys map more flags (a connector's, defined by the caller) to
+	// configuration keys.
+	FlagKeys map[string]string
+	// Sections are top-level blocks the caller's connectors own (kafka):
+	// they are kept in Config.Sections; any other unknown block is
+	// reported.
+	Sections []string
 }
 
 // Source names a configuration layer, lowest precedence first.
@@ -85,6 +93,29 @@ type Report struct {
 	Mapped  []Note       `json:"mapped,omitempty"`
 	Unknown []UnknownKey `json:"unknown,omitempty"`
 	Ignored []Note       `json:"ignored,omitempty"`
+
+	layers map[Source]map[string]any
+}
+
+// AddUnknown records keys found unknown after loading (by the connector
+// that owns connector.parameters), with the layer each came from.
+func (r *Report) AddUnknown(keys ...string) {
+	for _, k := range keys {
+		r.Unknown = append(r.Unknown, UnknownKey{Key: k, Source: sourceOf(k, r.layers), Hint: hint(k)})
+	}
+	sortUnknown(r.Unknown)
+}
+
+// StrictError is the error --strict makes of unknown keys (nil if none).
+func (r Report) StrictError() error {
+	if len(r.Unknown) == 0 {
+		return nil
+	}
+	keys := make([]string, len(r.Unknown))
+	for i, u := range r.Unknown {
+		keys[i] = u.Key
+	}
+	return fmt.Errorf("unknown configuration keys (strict): %s", strings.Join(keys, ", "))
 }
 
 // Warnings are the lines an operator should read, one per issue.
@@ -132,6 +163,7 @@ func Load(opts LoadOptions) (*Config, Report, error) {
 	var rep Report
 	k := koanf.New(".")
 	layers := map[Source]map[string]any{}
+	rep.layers = layers
 
 	def := nest(Defaults())
 	layers[SourceDefault] = def
@@ -159,7 +191,7 @@ func Load(opts LoadOptions) (*Config, Report, error) {
 	}
 
 	if opts.Flags != nil {
-		flm, err := readFlags(opts.Flags)
+		flm, err := readFlags(opts.Flags, opts.FlagKeys)
 		if err != nil {
 			return nil, rep, err
 		}
@@ -194,14 +226,20 @@ func Load(opts LoadOptions) (*Config, Report, error) {
 	for _, key := range md.Unused {
 		rep.Unknown = append(rep.Unknown, UnknownKey{Key: key, Source: sourceOf(key, layers), Hint: hint(key)})
 	}
+	for _, key := range sortedKeys(cfg.Sections) {
+		if !slices.Contains(opts.Sections, key) {
+			rep.Unknown = append(rep.Unknown, UnknownKey{Key: key, Source: sourceOf(key, layers), Hint: hint(key)})
+		}
+	}
 	sortUnknown(rep.Unknown)
 	cfg.normalise()
-	if opts.Strict && len(rep.Unknown) > 0 {
-		keys := make([]string, len(rep.Unknown))
-		for i, u := range rep.Unknown {
-			keys[i] = u.Key
+	if opts.File != "" {
+		cfg.Dir = filepath.Dir(opts.File)
+	}
+	if opts.Strict {
+		if err := rep.StrictError(); err != nil {
+			return nil, rep, err
 		}
-		return nil, rep, fmt.Errorf("unknown configuration keys (strict): %s", strings.Join(keys, ", "))
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, rep, err
@@ -292,9 +330,12 @@ func readFile(path string, rep *Report) (map[string]any, error) {
 
 // readFlags returns what the user set on the command line: the flags
 // RegisterFlags defined, then every --set key=value.
-func readFlags(fs *pflag.FlagSet) (map[string]any, error) {
+func readFlags(fs *pflag.FlagSet, more map[string]string) (map[string]any, error) {
 	m, err := posflag.ProviderWithFlag(fs, ".", nil, func(f *pflag.Flag) (string, any) {
 		key, ok := flagKeys[f.Name]
+		if !ok {
+			key, ok = more[f.Name]
+		}
 		if !ok || !f.Changed {
 			return "", nil
 		}

@@ -4,8 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
-
+	
 	"hots/placement"
 	"hots/placement/clustering"
 )
@@ -49,7 +48,9 @@ func (c Config) Validate() error {
 	if c.TimeLimit < 0 {
 		bad("time_limit", c.TimeLimit, "must be >= 0 seconds (0 or null = no limit)")
 	}
-	oneOf("connector.type", c.Connector.Type, "file", "kafka")
+	if c.Connector.Type == "" {
+		bad("connector.type", "", "must name a registered connector")
+	}
 	oneOf("problem.type", c.Problem.Type, "placement")
 	oneOf("connector.parameters.bad_input", c.Connector.Parameters.BadInput, "reject", "stop")
 	if l := strings.ToUpper(c.Logging.Level); l != "" {
@@ -68,16 +69,6 @@ func (c Config) Validate() error {
 	} {
 		if v < 0 {
 			bad(key, v, "must be >= 0 (0 = default)")
-		}
-	}
-	if c.Connector.Type == "kafka" {
-		for key, v := range map[string]string{"kafka.lateness": c.Kafka.Lateness, "kafka.idle_timeout": c.Kafka.IdleTimeout} {
-			if d, err := time.ParseDuration(v); err != nil || d < 0 {
-				bad(key, v, "a non-negative duration such as 2s or 500ms")
-			}
-		}
-		if c.Kafka.Partitions < 1 {
-			bad("kafka.partitions", c.Kafka.Partitions, "must be >= 1")
 		}
 	}
 	p := c.EngineParams()

@@ -41,7 +41,7 @@ func (d *Decoder) Handle(msg *message.Message) ([]*message.Message, error) {
 		if payload, n, err = d.rows(msg.Payload); err != nil {
 			return nil, Permanent(err)
 		}
-	default: // a JSON record or upstream batch (Kafka, or any producer)
+	case codecs.KindJSON, "": // a JSON record or upstream batch (a stream's records carry no kind)
 		pos := codecs.Position{Source: msg.Metadata.Get(codecs.MetaSource)}
 		if p, err := strconv.ParseInt(msg.Metadata.Get(codecs.MetaPartition), 10, 32); err == nil {
 			pos.Partition = int32(p)
@@ -52,6 +52,8 @@ func (d *Decoder) Handle(msg *message.Message) ([]*message.Message, error) {
 			return nil, Permanent(err)
 		}
 		payload, n = codecs.EncodeSamples(ss), len(ss)
+	default:
+		return nil, Permanent(fmt.Errorf("decode: unexpected message kind %q", msg.Metadata.Get(codecs.MetaKind)))
 	}
 	if n == 0 {
 		return nil, nil

@@ -2,9 +2,11 @@ package handlers
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
-	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -80,6 +82,53 @@ func sample(dom string, tick int64, c, h, trace string, v float64) placement.Sam
 	return placement.Sample{Domain: dom, Tick: tick, Container: c, Host: h, TraceHost: trace, Values: []float64{v}}
 }
 
+// replayWindow is a Window under the watermark rule whose Emit records
+// the closed ticks (decoded, so that nothing aliases the window's buffers)
+// and can feed moves back, as the placement stage's OnDecision does.
+type replayWindow struct {
+	*Window
+	closed []placement.TickBatch
+	decide func(b placement.TickBatch) []placement.Move
+}
+
+func newReplayWindow() *replayWindow {
+	r := &replayWindow{Window: &Window{Fields: codecs.UsageFields{Metrics: []string{"cpu"}}, Rule: TickRule{Watermarks: true}}}
+	r.Emit = func(msgs []*message.Message) error {
+		for _, m := range msgs {
+			ss, err := codecs.DecodeSamples(m.Payload)
+			if err != nil {
+				return err
+			}
+			tick, _ := strconv.ParseInt(m.Metadata.Get(codecs.MetaTick), 10, 64)
+			b := placement.TickBatch{Domain: m.Metadata.Get(codecs.MetaDomain), Tick: tick, Samples: ss}
+			r.closed = append(r.closed, b)
+			if r.decide != nil {
+				if mv := r.decide(b); len(mv) > 0 {
+					r.Decided(&placement.Decision{Domain: b.Domain, Tick: tick, Moves: mv})
+				}
+			}
+		}
+		return nil
+	}
+	return r
+}
+
+func watermark(tick int64) *message.Message {
+	m := message.NewMessage("w", nil)
+	m.Metadata.Set(codecs.MetaKind, codecs.KindWatermark)
+	m.Metadata.Set(codecs.MetaTick, strconv.FormatInt(tick, 10))
+	return m
+}
+
+func (r *replayWindow) watermark(t *testing.T, tick int64) []placement.TickBatch {
+	t.Helper()
+	n := len(r.closed)
+	if err := r.Handle(watermark(tick)); err != nil {
+		t.Fatal(err)
+	}
+	return r.closed[n:]
+}
+
 func TestWindowClosesTicksAndReportsLoads(t *testing.T) {
 	type closed struct {
 		dom              string
@@ -87,15 +136,11 @@ func TestWindowClosesTicksAndReportsLoads(t *testing.T) {
 		actual, baseline map[string][]float64
 	}
 	var got []closed
-	var dropped []string
-	w := &Window{Metrics: 1,
-		OnTickClosed: func(d string, tk int64, a, b map[string][]float64) { got = append(got, closed{d, tk, a, b}) },
-		OnDropped: func(s placement.Sample, late bool) {
-			dropped = append(dropped, map[bool]string{true: "late ", false: "dup "}[late]+s.Container)
-		}}
+	w := newReplayWindow()
+	w.OnTickClosed = func(d string, tk int64, a, b map[string][]float64) { got = append(got, closed{d, tk, a, b}) }
 	w.Add([]placement.Sample{sample("b", 0, "c1", "n1", "", 1), sample("a", 0, "c1", "n1", "", 2), sample("a", 0, "c2", "n1", "n2", 3),
 		sample("a", 0, "c1", "n1", "", 9), sample("a", 1, "c1", "n1", "", 4)})
-	bs := w.CloseAllUpTo(0)
+	bs := w.watermark(t, 0)
 	if len(bs) != 2 || bs[0].Domain != "a" || bs[1].Domain != "b" || len(bs[0].Samples) != 2 {
 		t.Fatalf("closed %+v", bs)
 	}
@@ -107,69 +152,71 @@ func TestWindowClosesTicksAndReportsLoads(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("loads %+v, want %+v", got, want)
 	}
-	if !reflect.DeepEqual(dropped, []string{"dup c1", "late c3"}) {
-		t.Errorf("dropped %v", dropped)
-	}
 	st := w.Stats()
 	if st != (WindowStats{Samples: 4, Late: 1, Duplicates: 1, Ticks: 2}) {
 		t.Errorf("stats %+v", st)
 	}
-	wm := message.NewMessage("w", nil)
-	wm.Metadata.Set(codecs.MetaKind, codecs.KindWatermark)
-	wm.Metadata.Set(codecs.MetaTick, "1")
-	out, err := w.Handle(wm)
-	if err != nil || len(out) != 1 || out[0].Metadata.Get(codecs.MetaDomain) != "a" || out[0].Metadata.Get(codecs.MetaTick) != "1" {
-		t.Fatalf("watermark 1: %v %v", out, err)
+	if bs := w.watermark(t, 1); len(bs) != 1 || bs[0].Domain != "a" || bs[0].Tick != 1 {
+		t.Fatalf("watermark 1: %+v", bs)
 	}
 }
 
-func TestLivePolicy(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
-	type step struct {
-		observe *struct {
-			dom  string
-			tick int64
+// The window is the one place a move reaches later samples: a move decided
+// at tick t re-attributes the container's samples from tick t+1 on (the
+// recorded host kept as TraceHost), and only the container's.
+func TestWindowAppliesMovesFromTheNextTick(t *testing.T) {
+	w := newReplayWindow()
+	w.decide = func(b placement.TickBatch) []placement.Move {
+		if b.Tick == 1 {
+			return []placement.Move{{Domain: "d", Tick: 1, Container: "c1", OldHost: "n1", NewHost: "n2"}}
 		}
-		at       float64
-		wantOK   bool
-		wantDue  []Close
-		dueCheck bool
+		return nil
 	}
-	obs := func(dom string, tick int64, s float64, ok bool) step {
-		return step{observe: &struct {
-			dom  string
-			tick int64
-		}{dom, tick}, at: s, wantOK: ok}
+	for tick := range int64(4) {
+		w.Add([]placement.Sample{sample("d", tick, "c1", "n1", "", 1), sample("d", tick, "c2", "n1", "", 2)})
+		w.watermark(t, tick)
 	}
-	due := func(s float64, c ...Close) step { return step{at: s, wantDue: c, dueCheck: true} }
-	steps := []step{
-		obs("d", 0, 0, true),
-		obs("d", 0, 0.5, true),
-		due(1, nil...),          // nothing later arrived yet
-		obs("d", 1, 2, true),    // tick 1 starts: tick 0 closes after lateness
-		due(2.9),                // lateness (1s) not yet passed
-		obs("d", 0, 2.95, true), // still in time
-		due(3, Close{Domain: "d", UpTo: 0}),
-		obs("d", 0, 3.1, false), // late: dropped
-		obs("e", 5, 3.2, true),
-		due(8.5, Close{Domain: "d", UpTo: 1}, Close{Domain: "e", UpTo: 5}), // idle 5s closes all open ticks
-		due(20),
-	}
-	p := NewLivePolicy(time.Second, 5*time.Second)
-	for i, s := range steps {
-		if s.observe != nil {
-			if ok := p.Observe(s.observe.dom, s.observe.tick, at(s.at)); ok != s.wantOK {
-				t.Errorf("step %d: Observe(%s, %d) = %v, want %v", i, s.observe.dom, s.observe.tick, ok, s.wantOK)
-			}
-			continue
-		}
-		if got := p.Due(at(s.at)); !reflect.DeepEqual(got, s.wantDue) {
-			t.Errorf("step %d: Due(%v) = %v, want %v", i, s.at, got, s.wantDue)
+	var got []string
+	for _, b := range w.closed {
+		for _, s := range b.Samples {
+			got = append(got, fmt.Sprintf("%d:%s:%s:%s", b.Tick, s.Container, s.Host, s.TraceHost))
 		}
 	}
-	if p.Late() != 1 {
-		t.Errorf("late = %d, want 1", p.Late())
+	want := []string{"0:c1:n1:", "0:c2:n1:", "1:c1:n1:", "1:c2:n1:", "2:c1:n2:n1", "2:c2:n1:", "3:c1:n2:n1", "3:c2:n1:"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("closed samples (tick:container:host:trace)\n got %v\nwant %v", got, want)
+	}
+	if st := w.Stats(); st.Relocated != 2 {
+		t.Errorf("relocated %d, want 2", st.Relocated)
+	}
+}
+
+// Each stage refuses a message kind it is not listed for in the contract
+// (codecs/batch.go) with a permanent error: poisoned, never dropped.
+func TestStagesRefuseUnknownKinds(t *testing.T) {
+	msg := func(kind string) *message.Message {
+		m := message.NewMessage("x", []byte("{}"))
+		m.Metadata.Set(codecs.MetaKind, kind)
+		return m
+	}
+	d := &Decoder{Reject: func(*codecs.RowError) {}}
+	p := &Placer{}
+	w := newReplayWindow()
+	for _, tt := range []struct {
+		stage string
+		run   func(*message.Message) error
+		kind  string
+	}{
+		{"decode", func(m *message.Message) error { _, err := d.Handle(m); return err }, codecs.KindTick},
+		{"window", w.Handle, codecs.KindRows},
+		{"placement", func(m *message.Message) error { _, err := p.Handle(m); return err }, codecs.KindSamples},
+		{"publish", func(m *message.Message) error { _, err := PublishMoves(m); return err }, codecs.KindTick},
+		{"window", w.Handle, "gossip"},
+	} {
+		err := tt.run(msg(tt.kind))
+		if !IsPermanent(err) || !strings.Contains(err.Error(), tt.kind) {
+			t.Errorf("%s given %q: err = %v, want a permanent error naming the kind", tt.stage, tt.kind, err)
+		}
 	}
 }
 
@@ -205,14 +252,9 @@ func TestPlacerCountsLateTicksAndPublishSplitsMoves(t *testing.T) {
 // ids, reused from tick to tick: check it over more than one word and over
 // reuse, and that accepted samples carry the same names and values.
 func TestWindowDuplicatesOverManyContainersAndTicks(t *testing.T) {
-	var dups []string
-	w := &Window{Metrics: 1, OnDropped: func(s placement.Sample, late bool) {
-		if !late {
-			dups = append(dups, s.Container)
-		}
-	}}
+	w := newReplayWindow()
 	name := func(i int) string { return "c" + string(rune('a'+i%26)) + string(rune('a'+i/26)) }
-	var want []string
+	dups := 0
 	for tick := range int64(3) {
 		var ss []placement.Sample
 		for i := range 200 {
@@ -222,11 +264,11 @@ func TestWindowDuplicatesOverManyContainersAndTicks(t *testing.T) {
 			ss = append(ss, sample("d", tick, name(i), "h"+name(i%5), "", float64(i)))
 			if i%50 == int(tick) {
 				ss = append(ss, sample("d", tick, name(i), "hx", "", -1))
-				want = append(want, name(i))
+				dups++
 			}
 		}
 		w.Add(ss)
-		bs := w.CloseAllUpTo(tick)
+		bs := w.watermark(t, tick)
 		if len(bs) != 1 {
 			t.Fatalf("tick %d: %d batches", tick, len(bs))
 		}
@@ -245,8 +287,8 @@ func TestWindowDuplicatesOverManyContainersAndTicks(t *testing.T) {
 			t.Fatalf("tick %d: %d samples, want %d", tick, len(bs[0].Samples), n)
 		}
 	}
-	if !reflect.DeepEqual(dups, want) {
-		t.Errorf("duplicates %v, want %v", dups, want)
+	if st := w.Stats(); st.Duplicates != int64(dups) {
+		t.Errorf("duplicates %d, want %d", st.Duplicates, dups)
 	}
 	if d, c, h := w.Seen(); d != 1 || c != 200 || h != 5 {
 		t.Errorf("seen %d domains %d containers %d hosts, want 1 200 5", d, c, h)
@@ -254,45 +296,40 @@ func TestWindowDuplicatesOverManyContainersAndTicks(t *testing.T) {
 }
 
 // Handle reads sample payloads without copying them first: what the window
-// keeps, or hands to OnDropped, must not depend on the payload afterwards.
+// keeps must not depend on the payload afterwards.
 func TestWindowHandleKeepsNoPayloadViews(t *testing.T) {
-	var dropped []placement.Sample
-	w := &Window{Metrics: 1, OnDropped: func(s placement.Sample, late bool) { dropped = append(dropped, s) }}
+	w := newReplayWindow()
 	msg := func(ss ...placement.Sample) *message.Message {
 		m := message.NewMessage("s", codecs.EncodeSamples(ss))
 		m.Metadata.Set(codecs.MetaKind, codecs.KindSamples)
 		return m
 	}
 	m1 := msg(sample("d", 0, "c1", "n1", "t1", 1), sample("d", 0, "c2", "n2", "", 2), sample("d", 0, "c1", "n3", "", 3))
-	if _, err := w.Handle(m1); err != nil {
+	if err := w.Handle(m1); err != nil {
 		t.Fatal(err)
 	}
-	bs := w.CloseAllUpTo(0)
-	m2 := msg(sample("d", 0, "late", "n9", "", 4))
-	if _, err := w.Handle(m2); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range []*message.Message{m1, m2} {
-		for i := range m.Payload {
-			m.Payload[i] = 'X'
-		}
+	for i := range m1.Payload {
+		m1.Payload[i] = 'X'
 	}
 	// The reader's value buffer is reused by the next payload.
-	w.Handle(msg(sample("e", 0, "z1", "n1", "", 7), sample("e", 0, "z2", "n1", "", 7), sample("e", 0, "z3", "n1", "", 7)))
-	want := []placement.Sample{sample("d", 0, "c1", "n1", "t1", 1), sample("d", 0, "c2", "n2", "", 2)}
-	if len(bs) != 1 || !reflect.DeepEqual(bs[0].Samples, want) {
-		t.Errorf("closed %+v, want %+v", bs, want)
+	if err := w.Handle(msg(sample("e", 0, "z1", "n1", "", 7), sample("e", 0, "z2", "n1", "", 7), sample("e", 0, "z3", "n1", "", 7))); err != nil {
+		t.Fatal(err)
 	}
-	if want := []placement.Sample{sample("d", 0, "c1", "n3", "", 3), sample("d", 0, "late", "n9", "", 4)}; !reflect.DeepEqual(dropped, want) {
-		t.Errorf("dropped %+v, want %+v", dropped, want)
+	bs := w.watermark(t, 0)
+	want := []placement.Sample{sample("d", 0, "c1", "n1", "t1", 1), sample("d", 0, "c2", "n2", "", 2)}
+	if len(bs) != 2 || !reflect.DeepEqual(bs[0].Samples, want) {
+		t.Errorf("closed %+v, want %+v first", bs, want)
+	}
+	if err := w.Handle(msg(sample("d", 0, "late", "n9", "", 4))); err != nil {
+		t.Fatal(err)
 	}
 	// A malformed payload is refused whole.
 	bad := msg(sample("d", 1, "c1", "n1", "", 1), sample("d", 1, "c2", "n1", "", 1))
 	bad.Payload = bad.Payload[:len(bad.Payload)-3]
-	if _, err := w.Handle(bad); !IsPermanent(err) {
+	if err := w.Handle(bad); !IsPermanent(err) {
 		t.Errorf("truncated payload: err = %v", err)
 	}
-	if st := w.Stats(); st.Samples != 5 {
-		t.Errorf("samples %d, want 5 (nothing from the bad payload)", st.Samples)
+	if st := w.Stats(); st.Samples != 5 || st.Late != 1 || st.Duplicates != 1 {
+		t.Errorf("stats %+v, want 5 samples (nothing from the bad payload), 1 late, 1 duplicate", st)
 	}
 }

@@ -87,8 +87,8 @@ func (p *Placer) CloseTick(b placement.TickBatch) (*placement.Decision, error) {
 
 // Handle is the handler func: "tick" messages in, "decision" messages out.
 func (p *Placer) Handle(msg *message.Message) ([]*message.Message, error) {
-	if msg.Metadata.Get(codecs.MetaKind) != codecs.KindTick {
-		return nil, nil
+	if k := msg.Metadata.Get(codecs.MetaKind); k != codecs.KindTick {
+		return nil, Permanent(fmt.Errorf("placement: unexpected message kind %q", k))
 	}
 	tick, err := strconv.ParseInt(msg.Metadata.Get(codecs.MetaTick), 10, 64)
 	if err != nil {
@@ -119,8 +119,8 @@ func (p *Placer) Handle(msg *message.Message) ([]*message.Message, error) {
 // keyed by domain (the Kafka partition key) with the move id as UUID so
 // that duplicates from redelivery can be dropped downstream.
 func PublishMoves(msg *message.Message) ([]*message.Message, error) {
-	if msg.Metadata.Get(codecs.MetaKind) != codecs.KindDecision {
-		return nil, nil
+	if k := msg.Metadata.Get(codecs.MetaKind); k != codecs.KindDecision {
+		return nil, Permanent(fmt.Errorf("publish: unexpected message kind %q", k))
 	}
 	var d placement.Decision
 	if err := json.Unmarshal(msg.Payload, &d); err != nil {

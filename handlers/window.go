@@ -1,10 +1,14 @@
 package handlers
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -12,30 +16,153 @@ import (
 	"hots/placement"
 )
 
-// Window is stage 2: it gathers samples per domain and tick and, when a
-// tick closes, emits it as one TickBatch per domain and reports each
-// host's load (as placed by the run, and as the trace recorded it).
-//
-// In replay a tick closes at its watermark (Handle). In live mode the
-// caller asks a LivePolicy which ticks are due and calls CloseUpTo; both
-// paths may run concurrently, hence the lock.
-type Window struct {
-	// Metrics is the number of values per sample.
-	Metrics int
-	// OnTickClosed, if set, gets per-host loads of each closed tick:
-	// actual by Sample.Host, baseline by TraceHost (or Host when the
-	// sample was not re-attributed). The maps are not retained.
-	OnTickClosed func(domain string, tick int64, actual, baseline map[string][]float64)
-	// OnDropped, if set, gets each sample dropped as late (its tick was
-	// closed) or as a duplicate (tick, container).
-	OnDropped func(s placement.Sample, late bool)
+// TickRule is how ticks close (connectors.TickRule, restated here so that
+// handlers depend on nothing above them).
+type TickRule struct {
+	// Watermarks: a tick closes at its watermark message (replay).
+	Watermarks bool
+	// Otherwise a tick closes once a sample of a later tick arrived at
+	// least Lateness ago, or after IdleTimeout without samples (live).
+	Lateness    time.Duration
+	IdleTimeout time.Duration
+}
 
+// Window is stage 2, the same for every connector: it gathers samples per
+// domain and tick, closes ticks by the connector's TickRule, re-attributes
+// the samples of moved containers to their new host, and hands each closed
+// tick to the placement stage through Emit. Emit returns once every later
+// stage acked, so the tick's moves are published (and known here, through
+// Decided) before the next tick closes: a move decided at tick t applies
+// from tick t+1, in every mode. This is the one place that applies moves
+// to later samples.
+//
+// With a Store (live mode) the window also checkpoints each domain after
+// its ticks closed, restores a domain the first time it sees it or when
+// its partition is assigned here (Assign), and with a Replayer reads
+// again the records acked after the checkpoint (catch-up).
+type Window struct {
+	Fields codecs.UsageFields
+	Rule   TickRule
+	Placer *Placer
+	// Emit publishes closed-tick messages to the placement stage and
+	// returns once they went through every later stage (required).
+	Emit func(msgs []*message.Message) error
+	// Store and Replayer are optional (live mode).
+	Store    Store
+	Replayer Replayer
+	// OnTickClosed, if set, gets per-host loads of each closed tick:
+	// actual by Sample.Host (after the run's moves), baseline by the host
+	// the input named. The maps are not retained.
+	OnTickClosed func(domain string, tick int64, actual, baseline map[string][]float64)
+	// OnHosts, if set, gets the domain's hosts after every loop.
+	OnHosts     func(domain string, tick int64, hosts []codecs.HostState)
+	RecentTicks int // ticks of recent load OnHosts reports; 0 = 6
+	// Hooks for metrics (optional).
+	OnSamples  func(n int)
+	OnLate     func(n int)
+	OnClosed   func(domain string, tick int64, publishSeconds float64)
+	OnRestored func(domain string, fromCheckpoint bool, caughtUp int)
+	Now        func() time.Time
+	Log        *slog.Logger
+
+	ctx     context.Context
 	mu      sync.Mutex
 	domains map[string]*domainWindow
 	stats   WindowStats
 	scratch []placement.Sample // handleSamples' batch, reused
 	reader  codecs.SampleReader
-	closed  []closedTick // closed by the current close call
+	pending []placement.Move // moves of the tick being closed (Decided)
+	decided bool
+
+	positions // partitions and offsets (live mode)
+}
+
+// WindowStats are the Window's counts.
+type WindowStats struct {
+	Samples    int64 // accepted
+	Late       int64 // for an already closed tick: dropped
+	Duplicates int64 // (tick, container) seen before: dropped
+	Ticks      int64 // (domain, tick) pairs closed
+	Relocated  int64 // samples re-attributed to a moved container's new host
+}
+
+// domainWindow interns the domain's container and host names
+// (codecs.Symbols: each name copied once, so samples never pin the message
+// payloads they were decoded from, and no pointer per name for the GC).
+// Each container has a dense id, which makes the per-tick duplicate check
+// a bit test and a move's override a slice lookup.
+type domainWindow struct {
+	name      string
+	open      map[int64]*openTick
+	ctrs      codecs.Symbols
+	hosts     codecs.Symbols // placed and recorded
+	prev      int32          // id of the last container looked up (-1: none)
+	lastHost  []int32        // container id -> host id of its last accepted sample (-1: none)
+	lastTrace []int32        // container id -> trace host id of its last accepted sample (-1: none)
+	moved     []override     // container id -> where the run's own moves put it
+	nMoved    int
+	free      []*openTick // closed ticks whose buffers nobody holds, for reuse
+	hint      int         // samples in the last closed tick: capacity of the next
+	closed    int64
+	hasClosed bool
+
+	// Live mode: arrival times, offsets covered, checkpoint state.
+	lastArrival time.Time
+	offsets     map[string]map[int32]int64
+	checked     map[tp]bool
+	dirty       bool
+	recent      []hostLoads // for OnHosts, newest last
+}
+
+// override is a move applied to later samples: from tick after+1 on, the
+// container runs on host.
+type override struct {
+	Host  string `json:"host"`
+	After int64  `json:"after"`
+	set   bool
+}
+
+type openTick struct {
+	samples []placement.Sample
+	ids     []int32   // container id of each sample
+	vals    []float64 // the samples' values, copied in
+	seen    []uint64  // bit per container id
+	first   time.Time // arrival of the first sample (live rule)
+}
+
+// Start sets the context that bounds waits and retries (checkpoint saves,
+// Emit in live mode). It should outlive the consuming context, so that a
+// graceful shutdown can still checkpoint.
+func (w *Window) Start(ctx context.Context) { w.ctx = ctx }
+
+func (w *Window) context() context.Context {
+	if w.ctx != nil {
+		return w.ctx
+	}
+	return context.Background()
+}
+
+func (w *Window) now() time.Time {
+	if w.Now != nil {
+		return w.Now()
+	}
+	return time.Now()
+}
+
+func (w *Window) log() *slog.Logger {
+	if w.Log != nil {
+		return w.Log
+	}
+	return slog.Default()
+}
+
+func (w *Window) metrics() int { return len(w.Fields.Metrics) }
+
+// Stats returns the counts so far.
+func (w *Window) Stats() WindowStats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.stats
 }
 
 // Seen counts what the window accepted: domains, distinct containers and
@@ -50,55 +177,31 @@ func (w *Window) Seen() (domains, containers, hosts int) {
 	return len(w.domains), containers, hosts
 }
 
-// WindowStats are the Window's counts.
-type WindowStats struct {
-	Samples    int64 // accepted
-	Late       int64 // for an already closed tick: dropped
-	Duplicates int64 // (tick, container) seen before: dropped
-	Ticks      int64 // (domain, tick) pairs closed
-}
-
-// domainWindow interns the domain's container and host names
-// (codecs.Symbols: each name copied once, so samples never pin the message
-// payloads they were decoded from, and no pointer per name for the GC).
-// Each container has a dense id, which makes the per-tick duplicate check
-// a bit test instead of a map per tick.
-type domainWindow struct {
-	name      string
-	open      map[int64]*openTick
-	ctrs      codecs.Symbols
-	hosts     codecs.Symbols // placed and recorded
-	prev      int32          // id of the last container looked up (-1: none)
-	lastHost  []int32        // container id -> host id of its last accepted sample (-1: none)
-	lastTrace []int32        // container id -> trace host id of its last accepted sample (-1: none)
-	free      []*openTick    // ticks closed by Handle, whose buffers nobody else holds, for reuse
-	freeSeen  [][]uint64     // bitsets of other closed ticks, for reuse
-	hint      int            // samples in the last closed tick: capacity of the next
-	closed    int64
-	hasClosed bool
-}
-
-type openTick struct {
-	samples []placement.Sample
-	vals    []float64 // the samples' values, copied in
-	seen    []uint64  // bit per container id
-}
-
-// Stats returns the counts so far.
-func (w *Window) Stats() WindowStats {
+// Domains is the number of domains held in memory.
+func (w *Window) Domains() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.stats
+	return len(w.domains)
 }
 
-func (w *Window) domain(name string) *domainWindow {
-	dw := w.domains[name]
-	if dw == nil {
-		name = strings.Clone(name)
-		dw = &domainWindow{name: name, open: map[int64]*openTick{}, prev: -1}
-		w.domains[name] = dw
-	}
-	return dw
+// WithLock runs f while no tick is being handled (capacity updates).
+func (w *Window) WithLock(f func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	f()
+}
+
+// Decided is the Placer's OnDecision hook: the moves become overrides once
+// Emit returned. It runs while the window waits in Emit, so it takes no
+// lock (the inner Pub/Sub orders the two goroutines).
+func (w *Window) Decided(d *placement.Decision) {
+	w.pending = append(w.pending, d.Moves...)
+	w.decided = true
+}
+
+func newDomainWindow(name string) *domainWindow {
+	return &domainWindow{name: strings.Clone(name), open: map[int64]*openTick{}, prev: -1,
+		offsets: map[string]map[int32]int64{}, checked: map[tp]bool{}}
 }
 
 // container returns the container's id, interning a new name (trying
@@ -125,7 +228,7 @@ func (dw *domainWindow) host(h string, last *int32) string {
 	return dw.hosts.Name(*last)
 }
 
-func (dw *domainWindow) openTick(t int64, metrics int) *openTick {
+func (dw *domainWindow) openTick(t int64, metrics int, now time.Time) *openTick {
 	ot := dw.open[t]
 	if ot != nil {
 		return ot
@@ -133,23 +236,25 @@ func (dw *domainWindow) openTick(t int64, metrics int) *openTick {
 	if n := len(dw.free); n > 0 {
 		ot, dw.free = dw.free[n-1], dw.free[:n-1]
 	} else {
-		ot = &openTick{samples: make([]placement.Sample, 0, dw.hint), vals: make([]float64, 0, dw.hint*metrics)}
-		if n := len(dw.freeSeen); n > 0 {
-			ot.seen, dw.freeSeen = dw.freeSeen[n-1], dw.freeSeen[:n-1]
-		}
+		ot = &openTick{samples: make([]placement.Sample, 0, dw.hint), ids: make([]int32, 0, dw.hint),
+			vals: make([]float64, 0, dw.hint*metrics)}
 	}
+	ot.first = now
 	dw.open[t] = ot
 	return ot
 }
 
-// Add takes samples in.
-func (w *Window) Add(ss []placement.Sample) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var c addCursor
-	for i := range ss {
-		w.add(&c, ss[i], false)
+// move records a move: the container's samples after mv.Tick go to its
+// new host. Moves arrive in tick order, so the latest wins.
+func (dw *domainWindow) move(mv placement.Move) {
+	id := dw.container(mv.Container)
+	if int(id) >= len(dw.moved) {
+		dw.moved = append(dw.moved, make([]override, int(id)+1-len(dw.moved))...)
 	}
+	if !dw.moved[id].set {
+		dw.nMoved++
+	}
+	dw.moved[id] = override{Host: dw.hosts.Name(dw.hosts.Intern(mv.NewHost)), After: mv.Tick, set: true}
 }
 
 // addCursor keeps the domain and open tick of the previous sample: a
@@ -158,26 +263,23 @@ type addCursor struct {
 	dw   *domainWindow
 	ot   *openTick
 	tick int64
+	now  time.Time
+	late int
 }
 
-// add takes one sample in. views says its strings and values are views of
-// a message payload and a reused buffer (handleSamples): then they are
-// copied before anything keeps them.
-func (w *Window) add(c *addCursor, s placement.Sample, views bool) {
-	if w.domains == nil {
-		w.domains = map[string]*domainWindow{}
-	}
-	if c.dw == nil || s.Domain != c.dw.name {
-		c.dw, c.ot = w.domain(s.Domain), nil
-	}
+// add takes one sample into an open tick of c.dw. views says its strings
+// and values are views of a message payload and a reused buffer: they are
+// copied before anything keeps them (names by interning, values into the
+// tick's slab).
+func (w *Window) add(c *addCursor, s placement.Sample) {
 	dw := c.dw
 	if dw.hasClosed && s.Tick <= dw.closed {
 		w.stats.Late++
-		w.drop(s, true, views)
+		c.late++
 		return
 	}
 	if c.ot == nil || c.tick != s.Tick {
-		c.ot, c.tick = dw.openTick(s.Tick, w.Metrics), s.Tick
+		c.ot, c.tick = dw.openTick(s.Tick, w.metrics(), c.now), s.Tick
 	}
 	ot := c.ot
 	id := dw.container(s.Container)
@@ -187,8 +289,7 @@ func (w *Window) add(c *addCursor, s placement.Sample, views bool) {
 		ot.seen = ot.seen[:cap(ot.seen)]
 	}
 	if ot.seen[word]&bit != 0 {
-		w.stats.Duplicates++
-		w.drop(s, false, views)
+		w.stats.Duplicates++ // the first sample of (tick, container) wins
 		return
 	}
 	ot.seen[word] |= bit
@@ -197,25 +298,90 @@ func (w *Window) add(c *addCursor, s placement.Sample, views bool) {
 	if s.TraceHost != "" {
 		s.TraceHost = dw.host(s.TraceHost, &dw.lastTrace[id])
 	}
-	// Values are copied into the tick's slab: the window does not alias its
-	// callers' slices, and in replay the slab is reused tick after tick.
 	n := len(ot.vals)
 	ot.vals = append(ot.vals, s.Values...)
 	s.Values = ot.vals[n:len(ot.vals):len(ot.vals)]
 	ot.samples = append(ot.samples, s)
+	ot.ids = append(ot.ids, id)
 	w.stats.Samples++
 }
 
-// handleSamples adds a samples payload without building a []Sample first:
-// names are read as views of the payload and interned by add.
-// A malformed payload adds nothing: it is read whole into a reused scratch
-// slice first.
-func (w *Window) handleSamples(payload []byte) error {
+// Add takes samples in, outside any message (tests, restores).
+func (w *Window) Add(ss []placement.Sample) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	sr := &w.reader // values are copied by add
+	w.addAll(ss)
+}
+
+func (w *Window) addAll(ss []placement.Sample) {
+	var c addCursor
+	c.now = w.now()
+	for i := range ss {
+		if c.dw == nil || ss[i].Domain != c.dw.name {
+			c.dw, c.ot = w.domain(ss[i].Domain), nil
+		}
+		w.add(&c, ss[i])
+	}
+	w.lateHook(c.late)
+}
+
+func (w *Window) lateHook(n int) {
+	if n > 0 && w.OnLate != nil {
+		w.OnLate(n)
+	}
+}
+
+// domain returns the domain's window, creating an empty one (replay; live
+// mode acquires domains through acquire, which restores them).
+func (w *Window) domain(name string) *domainWindow {
+	if w.domains == nil {
+		w.domains = map[string]*domainWindow{}
+	}
+	dw := w.domains[name]
+	if dw == nil {
+		dw = newDomainWindow(name)
+		w.domains[dw.name] = dw
+	}
+	return dw
+}
+
+// Handle is the handler func: samples are added; a watermark closes its
+// tick in every domain (replay); under the live rule ticks close as they
+// become due. Any other kind is refused (see codecs' message contract).
+func (w *Window) Handle(msg *message.Message) error {
+	switch k := msg.Metadata.Get(codecs.MetaKind); k {
+	case codecs.KindSamples:
+		if w.Rule.Watermarks {
+			return w.handleSamples(msg.Payload)
+		}
+		return w.handleLive(msg)
+	case codecs.KindWatermark:
+		if !w.Rule.Watermarks {
+			return Permanent(fmt.Errorf("window: a watermark from a source whose ticks close by lateness"))
+		}
+		t, err := strconv.ParseInt(msg.Metadata.Get(codecs.MetaTick), 10, 64)
+		if err != nil {
+			return Permanent(fmt.Errorf("watermark: %w", err))
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for _, name := range w.sortedDomains() {
+			if err := w.closeUpTo(w.domains[name], t); err != nil {
+				return err
+			}
+		}
+		return nil
+	default:
+		return Permanent(fmt.Errorf("window: unexpected message kind %q", k))
+	}
+}
+
+// readSamples reads a samples payload into the reused scratch slice, as
+// views of the payload. A malformed payload yields nothing.
+func (w *Window) readSamples(payload []byte) ([]placement.Sample, error) {
+	sr := &w.reader
 	if err := sr.ResetReuse(payload); err != nil {
-		return err
+		return nil, err
 	}
 	ss := w.scratch[:0]
 	for {
@@ -225,121 +391,127 @@ func (w *Window) handleSamples(payload []byte) error {
 			break
 		}
 	}
-	defer func() { clear(ss); w.scratch = ss[:0] }() // keep no views
+	w.scratch = ss
 	if err := sr.Err(); err != nil {
-		return err
+		return nil, err
 	}
-	var c addCursor
-	for i := range ss {
-		w.add(&c, ss[i], true)
+	return ss, nil
+}
+
+// dropScratch forgets the views of the last payload.
+func (w *Window) dropScratch() { clear(w.scratch); w.scratch = w.scratch[:0] }
+
+func (w *Window) handleSamples(payload []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	defer w.dropScratch()
+	ss, err := w.readSamples(payload)
+	if err != nil {
+		return Permanent(err)
 	}
+	if w.OnSamples != nil {
+		w.OnSamples(len(ss))
+	}
+	w.addAll(ss)
 	return nil
 }
 
-func (w *Window) drop(s placement.Sample, late, views bool) {
-	if w.OnDropped != nil {
-		if views {
-			s.Domain, s.Container = strings.Clone(s.Domain), strings.Clone(s.Container)
-			s.Host, s.TraceHost = strings.Clone(s.Host), strings.Clone(s.TraceHost)
-			s.Values = slices.Clone(s.Values)
-		}
-		w.OnDropped(s, late)
-	}
-}
-
-// CloseUpTo closes every open tick ≤ tick of a domain, oldest first.
-func (w *Window) CloseUpTo(domain string, tick int64) []placement.TickBatch {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	defer w.release(false)
-	return w.closeUpTo(domain, tick)
-}
-
-// CloseAllUpTo closes every open tick ≤ tick of every domain (a replay
-// watermark covers all domains), domains in name order for determinism.
-func (w *Window) CloseAllUpTo(tick int64) []placement.TickBatch {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	defer w.release(false)
-	return w.closeAllUpTo(tick)
-}
-
-// closedTick is a tick closeUpTo closed, until release.
-type closedTick struct {
-	dw *domainWindow
-	ot *openTick
-}
-
-// release recycles the buffers of the ticks just closed: only the duplicate
-// bitsets when the batches went to a caller, everything when the caller
-// (Handle) has encoded them and dropped them.
-func (w *Window) release(all bool) {
-	for i, c := range w.closed {
-		if all {
-			clear(c.ot.samples)
-			c.ot.samples, c.ot.vals = c.ot.samples[:0], c.ot.vals[:0]
-			c.dw.free = append(c.dw.free, c.ot)
-		} else {
-			c.dw.freeSeen = append(c.dw.freeSeen, c.ot.seen)
-		}
-		w.closed[i] = closedTick{}
-	}
-	w.closed = w.closed[:0]
-}
-
-func (w *Window) closeAllUpTo(tick int64) []placement.TickBatch {
+func (w *Window) sortedDomains() []string {
 	names := make([]string, 0, len(w.domains))
-	for d := range w.domains {
-		names = append(names, d)
+	for n := range w.domains {
+		names = append(names, n)
 	}
 	slices.Sort(names)
-	var out []placement.TickBatch
-	for _, d := range names {
-		out = append(out, w.closeUpTo(d, tick)...)
-	}
-	return out
+	return names
 }
 
-func (w *Window) closeUpTo(domain string, tick int64) []placement.TickBatch {
-	dw := w.domains[domain]
-	if dw == nil {
-		return nil
-	}
+// closeUpTo closes every open tick ≤ upTo of a domain, oldest first and
+// one at a time, so that the moves of tick t are overrides before tick
+// t+1's samples are re-attributed; then checkpoints (with a Store).
+func (w *Window) closeUpTo(dw *domainWindow, upTo int64) error {
 	var ticks []int64
 	for t := range dw.open {
-		if t <= tick {
+		if t <= upTo {
 			ticks = append(ticks, t)
 		}
 	}
 	slices.Sort(ticks)
-	out := make([]placement.TickBatch, 0, len(ticks))
 	for _, t := range ticks {
-		ot := dw.open[t]
-		b := placement.TickBatch{Domain: dw.name, Tick: t, Samples: ot.samples}
-		delete(dw.open, t)
-		dw.hint = len(ot.samples)
-		clear(ot.seen)
-		w.closed = append(w.closed, closedTick{dw, ot})
-		w.report(b)
-		out = append(out, b)
-		w.stats.Ticks++
+		if err := w.closeTick(dw, t); err != nil {
+			return err
+		}
 	}
-	if !dw.hasClosed || tick > dw.closed {
-		dw.closed, dw.hasClosed = tick, true
+	if w.Rule.Watermarks && (!dw.hasClosed || upTo > dw.closed) {
+		// A watermark covers every domain, also those without samples at it.
+		dw.closed, dw.hasClosed = upTo, true
 	}
-	return out
+	if w.Store != nil && len(ticks) > 0 {
+		return w.checkpoint(dw)
+	}
+	return nil
 }
 
-func (w *Window) report(b placement.TickBatch) {
-	if w.OnTickClosed == nil {
-		return
+func (w *Window) closeTick(dw *domainWindow, t int64) error {
+	ot := dw.open[t]
+	if dw.nMoved > 0 {
+		for i := range ot.samples {
+			s := &ot.samples[i]
+			if id := ot.ids[i]; int(id) < len(dw.moved) {
+				if ov := dw.moved[id]; ov.set && t > ov.After && ov.Host != s.Host {
+					if s.TraceHost == "" {
+						s.TraceHost = s.Host
+					}
+					s.Host = ov.Host
+					w.stats.Relocated++
+				}
+			}
+		}
 	}
-	actual, baseline := HostLoads(b.Samples, w.Metrics)
-	w.OnTickClosed(b.Domain, b.Tick, actual, baseline)
+	delete(dw.open, t)
+	dw.closed, dw.hasClosed = t, true
+	dw.hint = len(ot.samples)
+	w.stats.Ticks++
+	w.pending, w.decided = w.pending[:0], false
+	b := placement.TickBatch{Domain: dw.name, Tick: t, Samples: ot.samples}
+	if w.OnTickClosed != nil {
+		actual, baseline := HostLoads(b.Samples, w.metrics())
+		w.OnTickClosed(b.Domain, b.Tick, actual, baseline)
+	}
+	w.recordLoads(dw, t, b.Samples)
+	start := w.now()
+	msgs := TickMessages([]placement.TickBatch{b})
+	emit := func() error { return w.Emit(msgs) }
+	var err error
+	if w.Rule.Watermarks {
+		err = emit() // a replay's Emit fails only when the run stops
+	} else {
+		err = w.retry("publish closed tick", emit)
+	}
+	if err != nil {
+		return err
+	}
+	for _, mv := range w.pending {
+		if mv.Domain == dw.name {
+			dw.move(mv)
+		}
+	}
+	if w.decided && w.OnHosts != nil {
+		w.OnHosts(dw.name, t, w.hostStates(dw, w.pending))
+	}
+	w.pending, w.decided = w.pending[:0], false
+	if w.OnClosed != nil {
+		w.OnClosed(dw.name, t, w.now().Sub(start).Seconds())
+	}
+	// Encoded and through every stage: the buffers are ours to reuse.
+	clear(ot.samples)
+	clear(ot.seen)
+	ot.samples, ot.ids, ot.vals = ot.samples[:0], ot.ids[:0], ot.vals[:0]
+	dw.free = append(dw.free, ot)
+	return nil
 }
 
 // HostLoads sums samples per host: actual by Host, baseline by TraceHost
-// when the replay re-attributed the sample, else by Host.
+// when the sample was re-attributed, else by Host.
 func HostLoads(ss []placement.Sample, metrics int) (actual, baseline map[string][]float64) {
 	actual, baseline = map[string][]float64{}, map[string][]float64{}
 	add := func(m map[string][]float64, h string, v []float64) {
@@ -361,29 +533,6 @@ func HostLoads(ss []placement.Sample, metrics int) (actual, baseline map[string]
 		add(baseline, bh, s.Values)
 	}
 	return actual, baseline
-}
-
-// Handle is the replay handler func: samples are added, a watermark closes
-// its tick in every domain and emits one "tick" message per closed batch.
-func (w *Window) Handle(msg *message.Message) ([]*message.Message, error) {
-	switch msg.Metadata.Get(codecs.MetaKind) {
-	case codecs.KindSamples:
-		if err := w.handleSamples(msg.Payload); err != nil {
-			return nil, Permanent(err)
-		}
-		return nil, nil
-	case codecs.KindWatermark:
-		t, err := strconv.ParseInt(msg.Metadata.Get(codecs.MetaTick), 10, 64)
-		if err != nil {
-			return nil, Permanent(err)
-		}
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		msgs := TickMessages(w.closeAllUpTo(t))
-		w.release(true) // encoded: the batches are ours to reuse
-		return msgs, nil
-	}
-	return nil, nil
 }
 
 // TickMessages encodes closed ticks as stage-3 messages.

@@ -25,6 +25,8 @@ import (
 
 	"hots/codecs"
 	"hots/config"
+	"hots/connectors"
+	_ "hots/connectors/file"
 	"hots/connectors/kafka/devbroker"
 	"hots/pipeline"
 	"hots/placement"
@@ -137,14 +139,17 @@ func fileReplay(t testing.TB, cfgPath string, tr trace) map[string]placement.Mov
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Connector.Type = "file"
-	cfg.Connector.Parameters.DataFolder = tr.dir
-	out := t.TempDir()
-	cfg.Connector.Parameters.Outfile = filepath.Join(out, "moves.jsonl")
-	if _, err := pipeline.Replay(context.Background(), *cfg, nil); err != nil {
+	outfile := filepath.Join(t.TempDir(), "moves.jsonl")
+	raw := pipeline.RawConnector(*cfg)
+	raw.Parameters["data_folder"], raw.Parameters["outfile"] = tr.dir, outfile
+	conn, _, err := connectors.Open("file", raw, pipeline.Env(*cfg, nil))
+	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(cfg.Connector.Parameters.Outfile)
+	if _, err := pipeline.Run(context.Background(), *cfg, conn, pipeline.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(outfile)
 	if err != nil {
 		t.Fatal(err)
 	}

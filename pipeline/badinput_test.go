@@ -15,8 +15,7 @@ import (
 
 	"hots/codecs"
 	"hots/config"
-	"hots/connectors/file"
-	"hots/handlers"
+	"hots/connectors"
 	"hots/placement"
 )
 
@@ -30,8 +29,8 @@ func smallTrace(t *testing.T, usage, meta string) config.Config {
 		os.WriteFile(filepath.Join(dir, "node_meta.csv"), []byte(meta), 0o644)
 	}
 	var cfg config.Config
-	cfg.Connector.Parameters.DataFolder = dir
-	cfg.Connector.Parameters.Outfile = filepath.Join(dir, "out", "moves.jsonl")
+	setParam(&cfg, "data_folder", dir)
+	setParam(&cfg, "outfile", filepath.Join(dir, "out", "moves.jsonl"))
 	cfg.Connector.Parameters.SepTime = 1
 	return cfg
 }
@@ -51,15 +50,17 @@ func TestReplayRejectsBadRowsAndGoesOn(t *testing.T) {
 	meta := goodMeta + "n_1,99\n" // duplicate host row: first kept
 	cfg := smallTrace(t, usage, meta)
 	rec := &Recorder{}
-	res, err := Replay(context.Background(), cfg, rec)
+	res, conn, err := replayFile(context.Background(), cfg, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Rows != 8 || res.Samples != 4 || res.Rejected != 5 || res.Ticks != 2 || res.NodeMetaDuplicates != 1 ||
-		len(res.UnknownHosts) != 1 || res.UnknownHosts[0] != "n_9" || res.Containers != 2 {
+	src := res.Source
+	if src.Rows != 8 || res.Samples != 4 || res.Rejected != 5 || src.Ticks != 2 || src.HostsKnown != 2 ||
+		len(src.UnknownHosts) != 1 || src.UnknownHosts[0] != "n_9" || res.Containers != 2 {
 		t.Errorf("result %+v", *res)
 	}
-	f, err := os.Open(res.RejectsPath)
+	_, _, _, rejectsPath := conn.Paths()
+	f, err := os.Open(rejectsPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func TestReplayStopsOnUnusableInput(t *testing.T) {
 		{"node_meta lacks a metric", header + "0,c,n_1,1\n", goodMeta, func(c *config.Config) { c.Connector.Parameters.Metrics = []string{"cpu", "mem"} },
 			[]string{"node_meta.csv", `missing column "mem"`}},
 		{"empty usage file", "", goodMeta, func(c *config.Config) {
-			os.WriteFile(filepath.Join(c.Connector.Parameters.DataFolder, "container_usage.csv"), nil, 0o644)
+			os.WriteFile(filepath.Join(param(*c, "data_folder"), "container_usage.csv"), nil, 0o644)
 		}, []string{"container_usage.csv", "empty file"}},
 		{"no data rows", header, goodMeta, nil, []string{"container_usage.csv", "no data rows"}},
 		{"bad_input stop", header + "0,c,n_1,1\n0,d,n_1,x\n1,c,n_1,1\n", goodMeta, func(c *config.Config) { c.Connector.Parameters.BadInput = "stop" },
@@ -117,7 +118,7 @@ func TestReplayStopsOnUnusableInput(t *testing.T) {
 			if tt.edit != nil {
 				tt.edit(&cfg)
 			}
-			_, err := Replay(context.Background(), cfg, nil)
+			_, _, err := replayFile(context.Background(), cfg, nil)
 			if err == nil {
 				t.Fatal("replay succeeded")
 			}
@@ -130,38 +131,80 @@ func TestReplayStopsOnUnusableInput(t *testing.T) {
 	}
 }
 
+// chanConnector is a connector over gochannel: JSON records in (the
+// Kafka shape), ticks closed by lateness, poisoned records recorded.
+type chanConnector struct {
+	src, sink *gochannel.GoChannel
+	poisoned  chan *message.Message
+}
+
+func (c *chanConnector) Initial(context.Context) (connectors.Initial, error) {
+	return connectors.Initial{Hosts: []placement.Host{{Name: "n", Capacity: []float64{10}}}}, nil
+}
+func (c *chanConnector) Source() connectors.Source {
+	return connectors.Source{Subscriber: c.src, Topics: []string{"usage"}}
+}
+func (c *chanConnector) Sink() connectors.Sink { return connectors.Sink{Publisher: c.sink, Topic: "moves"} }
+func (c *chanConnector) Poison() connectors.Sink {
+	return connectors.Sink{Publisher: poisonRecorder(c.poisoned), Topic: "poison"}
+}
+func (c *chanConnector) Ticks() connectors.TickRule { return connectors.TickRule{} }
+func (c *chanConnector) Close() error                 { return nil }
+
+type poisonRecorder chan *message.Message
+
+func (p poisonRecorder) Publish(_ string, msgs ...*message.Message) error {
+	for _, m := range msgs {
+		p <- m
+	}
+	return nil
+}
+func (poisonRecorder) Close() error { return nil }
+
 // A JSON source (the Kafka shape): a bad record is poisoned with its reason
 // at once (no retries for a permanent error), good ones go through.
 func TestRouterPoisonsUndecodableRecords(t *testing.T) {
 	logger := watermill.NopLogger{}
-	src := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, logger)
-	sink := gochannel.NewGoChannel(gochannel.Config{}, logger)
-	rejects, _ := file.NewRejectsWriter("", nil)
-	var got []*codecs.RowError
-	rejects, _ = file.NewRejectsWriter("", func(e *codecs.RowError) { got = append(got, e) })
-	w := &handlers.Window{Metrics: 1}
-	r, err := Build(RouterConfig{Source: src, SourceTopic: "usage", Sink: sink, SinkTopic: "moves",
-		Poison: file.PoisonPublisher{Rejects: rejects},
-		Stages: Stages{Decoder: &handlers.Decoder{Reject: rejects.Reject}, Window: w,
-			Placer: &handlers.Placer{Params: placement.Params{Metrics: []string{"cpu"}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := &chanConnector{src: gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, logger),
+		sink: gochannel.NewGoChannel(gochannel.Config{}, logger), poisoned: make(chan *message.Message, 4)}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	go r.Run(ctx)
-	<-r.Running()
+	rec := &Recorder{}
+	svc, _ := NewService("", nil)
+	type ran struct {
+		res *Result
+		err error
+	}
+	done := make(chan ran, 1)
+	go func() {
+		res, err := Run(ctx, config.Config{}, c, Options{Observer: rec, Service: svc})
+		done <- ran{res, err}
+	}()
+	for !svc.ready.Load() {
+		time.Sleep(5 * time.Millisecond)
+	}
 	bad := message.NewMessage("bad", []byte(`{"timestamp":1,"container_id":"c","machine_id":"n"}`))
 	bad.Metadata.Set(codecs.MetaSource, "usage")
 	good := message.NewMessage("good", []byte(`{"containers":[{"timestamp":1,"container_id":"c","machine_id":"n","cpu":2}]}`))
-	if err := src.Publish("usage", bad, good); err != nil { // returns once both were acked
+	if err := c.src.Publish("usage", bad, good); err != nil { // returns once both were acked
 		t.Fatal(err)
 	}
-	r.Close()
-	if len(got) != 1 || !strings.Contains(got[0].Reason, "poisoned in decode") || !strings.Contains(got[0].Reason, `"cpu": missing metric`) {
-		t.Errorf("poisoned %v, want the bad record with its reason", got)
+	cancel()
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
 	}
-	if st := w.Stats(); st.Samples != 1 {
-		t.Errorf("window got %d samples, want the good record's 1", st.Samples)
+	if len(c.poisoned) != 1 {
+		t.Fatalf("%d records poisoned, want 1", len(c.poisoned))
+	}
+	p := <-c.poisoned
+	if p.UUID != "bad" || !strings.Contains(p.Metadata.Get("reason_poisoned"), `"cpu": missing metric`) {
+		t.Errorf("poisoned %s with %q, want the bad record with its reason", p.UUID, p.Metadata.Get("reason_poisoned"))
+	}
+	if len(rec.Rejects) != 1 || !strings.Contains(rec.Rejects[0].Reason, "poisoned in decode") {
+		t.Errorf("observer saw rejects %+v", rec.Rejects)
+	}
+	if r.res.Samples != 1 || r.res.Rejected != 1 {
+		t.Errorf("result %+v, want the good record's 1 sample and 1 reject", r.res)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
+
 	"hots/codecs"
 	"hots/config"
 	"hots/connectors/file"
@@ -59,12 +61,21 @@ func driveDecodeWindow(b *testing.B, path string, fields codecs.UsageFields) (sa
 		b.Fatal(err)
 	}
 	dec := &handlers.Decoder{Fields: fields, Reject: rejects}
-	win := &handlers.Window{Metrics: len(fields.Metrics)}
+	var ms runtime.MemStats
+	win := &handlers.Window{Fields: fields, Rule: handlers.TickRule{Watermarks: true}}
+	win.Emit = func([]*message.Message) error {
+		runtime.ReadMemStats(&ms)
+		peakHeap = max(peakHeap, ms.HeapAlloc)
+		metrics.Read(live)
+		if live[0].Value.Kind() == metrics.KindUint64 {
+			peakLive = max(peakLive, live[0].Value.Uint64())
+		}
+		return nil
+	}
 	ch, err := sub.Subscribe(context.Background(), "usage")
 	if err != nil {
 		b.Fatal(err)
 	}
-	var ms runtime.MemStats
 	for {
 		select {
 		case m := <-ch:
@@ -73,17 +84,8 @@ func driveDecodeWindow(b *testing.B, path string, fields codecs.UsageFields) (sa
 				b.Fatal(err)
 			}
 			for _, o := range out {
-				ticks, err := win.Handle(o)
-				if err != nil {
+				if err := win.Handle(o); err != nil {
 					b.Fatal(err)
-				}
-				if len(ticks) > 0 {
-					runtime.ReadMemStats(&ms)
-					peakHeap = max(peakHeap, ms.HeapAlloc)
-					metrics.Read(live)
-					if live[0].Value.Kind() == metrics.KindUint64 {
-						peakLive = max(peakLive, live[0].Value.Uint64())
-					}
 				}
 			}
 			m.Ack()
@@ -161,7 +163,7 @@ func BenchmarkReplayGenerated(b *testing.B) {
 	start := time.Now()
 	for b.Loop() {
 		var cfg = traceConfigFor(dir, b.TempDir())
-		res, err := Replay(context.Background(), cfg, nil)
+		res, _, err := replayFile(context.Background(), cfg, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -172,8 +174,9 @@ func BenchmarkReplayGenerated(b *testing.B) {
 
 func traceConfigFor(dataFolder, out string) config.Config {
 	var cfg config.Config
+	setParam(&cfg, "data_folder", dataFolder)
+	setParam(&cfg, "outfile", filepath.Join(out, "moves.jsonl"))
 	cp := &cfg.Connector.Parameters
-	cp.DataFolder, cp.Outfile, cp.ResetOnStart = dataFolder, filepath.Join(out, "moves.jsonl"), true
 	cp.Metrics = []string{"cpu", "mem"}
 	cp.SepTime, cp.TickIncrement, cp.WindowDuration = 1000, 5, 10 // no loops: measures the data path
 	return cfg

@@ -66,3 +66,11 @@ func (r *Recorder) Progress(done, total int64) {
 	r.Done, r.Total = done, total
 	r.progress++
 }
+
+// Sizes are the closed ticks and rejects seen so far (safe while the run
+// goes on).
+func (r *Recorder) Sizes() (ticks, rejects int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.Ticks), len(r.Rejects)
+}

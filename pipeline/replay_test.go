@@ -16,6 +16,7 @@ import (
 
 	"hots/codecs"
 	"hots/config"
+	"hots/connectors"
 	"hots/placement"
 	"hots/placement/kpi"
 )
@@ -46,9 +47,8 @@ func int64p(v int64) *int64 { return &v }
 func traceConfig(t testing.TB, name string, out string) config.Config {
 	var cfg config.Config
 	cp := &cfg.Connector.Parameters
-	cp.DataFolder = dataDir(t, name)
-	cp.Outfile = filepath.Join(out, "moves.jsonl")
-	cp.ResetOnStart = true
+	setParam(&cfg, "data_folder", dataDir(t, name))
+	setParam(&cfg, "outfile", filepath.Join(out, "moves.jsonl"))
 	cfg.Clustering.Method = "kmeans"
 	cfg.Clustering.NbClusters = 3
 	cfg.Clustering.Parameters.RandomState = int64p(0)
@@ -78,7 +78,7 @@ type traceRow struct {
 func readTrace(t testing.TB, cfg config.Config) []traceRow {
 	t.Helper()
 	f := UsageFields(cfg)
-	fh, err := os.Open(filepath.Join(cfg.Connector.Parameters.DataFolder, "container_usage.csv"))
+	fh, err := os.Open(filepath.Join(param(cfg, "data_folder"), "container_usage.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func readTrace(t testing.TB, cfg config.Config) []traceRow {
 // move's old_host is where the container was.
 func directRun(t testing.TB, cfg config.Config, rows []traceRow) []placement.Move {
 	t.Helper()
-	fh, err := os.Open(filepath.Join(cfg.Connector.Parameters.DataFolder, "node_meta.csv"))
+	fh, err := os.Open(filepath.Join(param(cfg, "data_folder"), "node_meta.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func directRun(t testing.TB, cfg config.Config, rows []traceRow) []placement.Mov
 
 func nodeCapacities(t testing.TB, cfg config.Config) map[string][]float64 {
 	t.Helper()
-	fh, err := os.Open(filepath.Join(cfg.Connector.Parameters.DataFolder, "node_meta.csv"))
+	fh, err := os.Open(filepath.Join(param(cfg, "data_folder"), "node_meta.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,14 +240,15 @@ func TestReplayUpstreamTraces(t *testing.T) {
 			}
 
 			rec := &Recorder{}
-			res, err := Replay(context.Background(), cfg, rec)
+			res, _, err := replayFile(context.Background(), cfg, rec)
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Logf("%s: %+v", name, *res)
-			want := ReplayResult{Rows: int64(len(rows)), Samples: int64(len(rows)), Ticks: int64(len(ticks)),
-				Domains: 1, Containers: len(conts)}
-			got := ReplayResult{Rows: res.Rows, Samples: res.Samples, Ticks: res.Ticks, Domains: res.Domains, Containers: res.Containers}
+			want := Result{Samples: int64(len(rows)), Ticks: int64(len(ticks)), Domains: 1, Containers: len(conts),
+				Source: connectors.Counts{Rows: int64(len(rows)), Ticks: int64(len(ticks))}}
+			got := Result{Samples: res.Samples, Ticks: res.Ticks, Domains: res.Domains, Containers: res.Containers,
+				Source: connectors.Counts{Rows: res.Source.Rows, Ticks: res.Source.Ticks}}
 			if !reflect.DeepEqual(got, want) || res.Rejected != 0 || res.Late != 0 {
 				t.Errorf("counts %+v (rejected %d, late %d), want %+v", got, res.Rejected, res.Late, want)
 			}
@@ -278,7 +279,7 @@ func TestReplayUpstreamTraces(t *testing.T) {
 
 			// Moves: decodable, the same as a direct engine run over the same
 			// ticks, and consistent (checked inside directRun).
-			fileMoves := readMoves(t, cfg.Connector.Parameters.Outfile)
+			fileMoves := readMoves(t, param(cfg, "outfile"))
 			direct := directRun(t, cfg, rows)
 			if len(fileMoves) != len(direct) || (len(direct) > 0 && !reflect.DeepEqual(fileMoves, direct)) {
 				t.Errorf("file pipeline moves (%d) differ from a direct engine run (%d)", len(fileMoves), len(direct))

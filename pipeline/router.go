@@ -12,124 +12,118 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
+	"hots/connectors"
 	"hots/handlers"
 )
 
-// Inner topics (gochannel, in process).
-const (
-	TopicSamples   = "hots.samples"
-	TopicTicks     = "hots.ticks"
-	TopicDecisions = "hots.decisions"
-	// DefaultPoisonTopic is where the poison queue publishes.
-	DefaultPoisonTopic = "poison"
-)
-
-// Stages are the four stage handlers (the publish stage is stateless).
-type Stages struct {
-	Decoder *handlers.Decoder
-	Window  *handlers.Window
-	Placer  *handlers.Placer
+type routerConfig struct {
+	conn    connectors.Connector
+	decoder *handlers.Decoder
+	window  *handlers.Window
+	placer  *handlers.Placer
+	poison  message.Publisher
+	retries int
+	// stopping reports a shutdown in progress: errors then are not bad
+	// messages and are never poisoned (the record is redelivered).
+	stopping func() bool
+	log      *slog.Logger
 }
 
-// RouterConfig says what the router connects: only Source, Sink and
-// Poison differ between file replay and Kafka.
-type RouterConfig struct {
-	Source      message.Subscriber // usage in
-	SourceTopic string
-	Sink        message.Publisher // moves out
-	SinkTopic   string
-	Poison      message.Publisher // poisoned messages, with the reason in metadata
-	PoisonTopic string            // DefaultPoisonTopic if empty
-	Stages      Stages
-	// Retries is how often a failing handler is retried before its message
-	// is poisoned (default 2); permanent errors are never retried.
-	Retries int
-	Logger  *slog.Logger
+// router is the pipeline's router. Its sources subscribe only once the
+// inner stages run: gochannel drops a message nobody listens to yet, and
+// a record acked into nowhere (or a tick closed by a restore at
+// assignment) would be lost.
+type router struct {
+	r          *message.Router
+	inner      *gochannel.GoChannel
+	addSources func()
+	ready      chan struct{}
 }
 
-// Pipeline is the router and the in-process Pub/Sub between its stages.
-type Pipeline struct {
-	Router *message.Router
-	inner  *gochannel.GoChannel
-}
-
-// Run runs the router until ctx is done or Close is called.
-func (p *Pipeline) Run(ctx context.Context) error {
-	stop := context.AfterFunc(ctx, func() { p.inner.Close() })
-	defer stop()
-	return p.Router.Run(ctx)
-}
-
-// Running is closed once every handler has subscribed: publish to the
-// source only after it (gochannel drops messages nobody listens to).
-func (p *Pipeline) Running() chan struct{} { return p.Router.Running() }
-
-// Close stops the pipeline. The inner Pub/Sub goes first: a stage blocked
-// publishing to a stage that is already stopping would otherwise hold the
-// router for its whole close timeout.
-func (p *Pipeline) Close() error {
-	err := p.inner.Close()
-	if e := p.Router.Close(); err == nil {
-		err = e
-	}
-	return err
-}
-
-// Build returns the pipeline: decode -> window -> placement -> publish,
-// gochannel between stages, with recoverer, bounded retry and poison queue.
-//
-// The inner gochannel blocks every Publish until the next stage acked, and
-// the router acks a message only after publishing what its handler
-// produced. So the ack of a message from Source comes back only once every
-// stage is done with it: that is the backpressure the file replay relies on
-// to be causal (a watermark acked = its tick's moves are in the Sink).
-func Build(c RouterConfig) (*Pipeline, error) {
-	if c.Source == nil || c.Sink == nil || c.Poison == nil {
-		return nil, errors.New("pipeline: Source, Sink and Poison are required")
-	}
-	if c.Stages.Decoder == nil || c.Stages.Window == nil || c.Stages.Placer == nil {
-		return nil, errors.New("pipeline: every stage is required")
-	}
-	if c.PoisonTopic == "" {
-		c.PoisonTopic = DefaultPoisonTopic
-	}
-	if c.Retries == 0 {
-		c.Retries = 2
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
+// build returns the router: decode → window → placement → publish, with
+// one middleware stack for every connector: poison queue (outermost: what
+// survived the retries is set aside, never dropped nor blocking), bounded
+// retry that skips permanent errors, recoverer.
+func build(c routerConfig) (*router, error) {
 	// Watermill logs every handler start and stop at info: debug for us.
-	logger := watermill.NewSlogLoggerWithLevelMapping(c.Logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
-	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, logger)
+	logger := watermill.NewSlogLoggerWithLevelMapping(c.log, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, logger)
 	if err != nil {
 		return nil, err
 	}
-	poison, err := middleware.PoisonQueueWithFilter(c.Poison, c.PoisonTopic, func(error) bool {
-		// Whatever survived the retries is set aside: a message must
-		// never block the stream, nor be dropped without a trace.
-		return true
+	poisonSink := c.conn.Poison()
+	poison, err := middleware.PoisonQueueWithFilter(c.poison, poisonSink.Topic, func(err error) bool {
+		if c.stopping() {
+			return false
+		}
+		return !errors.Is(err, context.Canceled)
 	})
 	if err != nil {
 		return nil, err
 	}
-	retry := middleware.Retry{
-		MaxRetries:      c.Retries,
-		InitialInterval: 10 * time.Millisecond,
-		Multiplier:      2,
-		MaxInterval:     time.Second,
-		Logger:          logger,
-		ShouldRetry:     func(p middleware.RetryParams) bool { return !handlers.IsPermanent(p.Err) },
-	}
+	retry := middleware.Retry{MaxRetries: c.retries, InitialInterval: 10 * time.Millisecond, Multiplier: 2, MaxInterval: time.Second,
+		Logger: logger, ShouldRetry: func(p middleware.RetryParams) bool { return !handlers.IsPermanent(p.Err) }}
 	r.AddMiddleware(poison, retry.Middleware, middleware.Recoverer)
 
 	inner := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, logger)
-	r.AddHandler("decode", c.SourceTopic, c.Source, TopicSamples, inner, c.Stages.Decoder.Handle)
-	r.AddHandler("window", TopicSamples, inner, TopicTicks, inner, c.Stages.Window.Handle)
-	r.AddHandler("placement", TopicTicks, inner, TopicDecisions, inner, c.Stages.Placer.Handle)
-	r.AddHandler("publish", TopicDecisions, inner, c.SinkTopic, c.Sink, handlers.PublishMoves)
-	return &Pipeline{Router: r, inner: inner}, nil
+	c.window.Emit = func(msgs []*message.Message) error { return inner.Publish(TopicTicks, msgs...) }
+	r.AddConsumerHandler("window", TopicSamples, inner, c.window.Handle)
+	r.AddHandler("placement", TopicTicks, inner, TopicDecisions, inner, c.placer.Handle)
+	sink := c.conn.Sink()
+	r.AddHandler("publish", TopicDecisions, inner, sink.Topic, sink.Publisher, handlers.PublishMoves)
+	src := c.conn.Source()
+	addSources := func() {
+		for _, t := range src.Topics {
+			r.AddHandler("decode:"+t, t, src.Subscriber, TopicSamples, inner, decode(c.decoder, c.window))
+		}
+	}
+	return &router{r: r, inner: inner, addSources: addSources, ready: make(chan struct{})}, nil
 }
 
-// errStopped wraps the reason a run ended early.
-func errStopped(reason error) error { return fmt.Errorf("pipeline stopped: %w", reason) }
+// decode runs the decoder and tells the window about a record that did
+// not reach it (poisoned, or without samples), so that its partition
+// counts as read past it.
+func decode(d *handlers.Decoder, w *handlers.Window) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		out, err := d.Handle(msg)
+		if err != nil || len(out) == 0 {
+			if src, part, off := handlers.Position(msg); off >= 0 {
+				w.Consumed(src, part, off)
+			}
+		}
+		return out, err
+	}
+}
+
+// run runs the inner stages, then subscribes the sources, until ctx ends
+// or close is called.
+func (p *router) run(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { p.inner.Close() })
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- p.r.Run(ctx) }()
+	select {
+	case <-p.r.Running():
+	case err := <-errc:
+		return err
+	}
+	p.addSources()
+	if err := p.r.RunHandlers(ctx); err != nil {
+		p.close()
+		<-errc
+		return fmt.Errorf("subscribing the sources: %w", err)
+	}
+	close(p.ready)
+	return <-errc
+}
+
+// close stops the router. The inner Pub/Sub goes first: a stage blocked
+// publishing to a stage that is already stopping would otherwise hold the
+// router for its whole close timeout.
+func (p *router) close() error {
+	err := p.inner.Close()
+	if e := p.r.Close(); err == nil {
+		err = e
+	}
+	return err
+}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"hots/cmd/hots/internal/sample"
+	"hots/connectors/file/sample"
 )
 
 func cmdGenerate(_ context.Context, args []string, stdout, stderr io.Writer) error {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,14 +18,13 @@ import (
 
 	"hots/codecs"
 	"hots/config"
+	"hots/connectors"
+	"hots/connectors/kafka"
 	"hots/connectors/kafka/devbroker"
 	"hots/pipeline"
 )
 
 func init() {
-	runKafka = func(ctx context.Context, cfg config.Config, log *slog.Logger, _ io.Writer) error {
-		return pipeline.RunLive(ctx, cfg, log)
-	}
 	register(command{"broker", "run a development Kafka-protocol broker (kfake; not for production)", cmdBroker})
 	register(command{"produce", "publish a CSV trace to the usage topic in tick order (JSON records keyed by domain)", cmdProduce})
 }
@@ -58,30 +56,34 @@ func cmdProduce(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *data == "" {
 		return fmt.Errorf("%w: produce: --data is required", errUsage)
 	}
-	cfg, rep, err := loadConfig(fs, *file, *strict)
+	cfg, rep, err := config.Load(config.LoadOptions{File: *file, Strict: *strict, Sections: connectors.Sections()})
 	for _, w := range rep.Warnings() {
 		fmt.Fprintln(stderr, "hots: config:", w)
 	}
 	if err != nil {
 		return err
 	}
-	lo, err := pipeline.LiveOptionsFrom(*cfg)
-	if err != nil && len(*brokers) == 0 {
+	// The brokers and topic are the Kafka connector's, whatever
+	// connector.type the configuration names.
+	dec, err := connectors.Decode(kafka.Name, pipeline.RawConnector(*cfg))
+	if dec == nil || (err != nil && len(*brokers) == 0) {
 		return err
 	}
+	o := dec.Args.(*kafka.Args)
+	opts, _ := o.Options()
 	if len(*brokers) > 0 {
-		lo.Kafka.Brokers = *brokers
+		opts.Brokers = *brokers
 	}
 	if *topic == "" {
-		*topic = lo.Kafka.UsageTopics[0]
+		*topic = opts.UsageTopics[0]
 	}
 	fields := pipeline.UsageFields(*cfg)
 	if *domain != "" {
 		fields.DefaultDomain = *domain
 	}
-	name := cfg.Connector.Parameters.FileName
-	if name == "" {
-		name = "container_usage.csv"
+	name := "container_usage.csv"
+	if n, ok := cfg.Connector.Parameters.Extra["file_name"].(string); ok && n != "" {
+		name = n
 	}
 	recs, err := readTrace(filepath.Join(*data, name), fields)
 	if err != nil {
@@ -96,7 +98,7 @@ func cmdProduce(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 	}
-	prod, err := newProducer(ctx, lo.Kafka.Brokers)
+	prod, err := newProducer(ctx, opts.Brokers)
 	if err != nil {
 		return err
 	}

@@ -15,44 +15,68 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"hots/cmd/hots/internal/sample"
 	"hots/codecs"
 	"hots/config"
+	"hots/connectors"
 	"hots/pipeline"
 	"hots/pipeline/rundir"
 )
 
-// runKafka runs live mode; the Kafka side sets it from its own file. While
-// it is nil, `hots run` refuses connector.type kafka with a clear message.
-var runKafka func(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error
-
-// replayCounts is what a replay reports back, beside what the observer saw.
-type replayCounts struct {
-	Samples    int64
-	Rejects    int64
-	Containers int
-	TimeLimit  bool // the replay stopped at time_limit
-}
-
-// replayFunc replays cfg's data folder through the pipeline.
-type replayFunc func(ctx context.Context, cfg config.Config, obs pipeline.Observer) (replayCounts, error)
-
-// loadFlags are the flags every config-reading command shares.
+// loadFlags are the flags every config-reading command shares: the
+// configuration's and every registered connector's.
 func loadFlags(fs *pflag.FlagSet) (file *string, strict *bool) {
 	file = fs.StringP("config", "c", "", "config file, JSON or YAML (default $"+config.EnvConfigFile+", else the bundled sample config)")
 	strict = fs.Bool("strict", false, "unknown configuration keys are errors (also $HOTS_STRICT=1)")
 	config.RegisterFlags(fs)
+	for _, f := range connectors.Flags() {
+		if fs.Lookup(f.Name) != nil {
+			continue // two connectors offer the same shortcut for the same key
+		}
+		if f.List {
+			fs.StringSlice(f.Name, nil, f.Usage)
+		} else {
+			fs.String(f.Name, "", f.Usage)
+		}
+	}
 	return file, strict
 }
 
-func loadConfig(fs *pflag.FlagSet, file string, strict bool) (*config.Config, config.Report, error) {
+// loaded is a configuration with its connector's Args decoded.
+type loaded struct {
+	cfg  config.Config
+	rep  config.Report
+	conn *connectors.Decoded
+}
+
+func loadConfig(fs *pflag.FlagSet, file string, strict bool) (*loaded, error) {
 	if file == "" {
 		file = os.Getenv(config.EnvConfigFile)
 	}
 	if s, err := strconv.ParseBool(os.Getenv("HOTS_STRICT")); err == nil && s {
 		strict = true
 	}
-	return config.Load(config.LoadOptions{File: file, Flags: fs, Strict: strict})
+	keys := map[string]string{}
+	for _, f := range connectors.Flags() {
+		keys[f.Name] = f.Key
+	}
+	cfg, rep, err := config.Load(config.LoadOptions{File: file, Flags: fs, Strict: strict, FlagKeys: keys, Sections: connectors.Sections()})
+	l := &loaded{rep: rep}
+	if err != nil {
+		return l, err
+	}
+	l.cfg = *cfg
+	dec, err := connectors.Decode(cfg.Connector.Type, pipeline.RawConnector(*cfg))
+	if dec != nil {
+		l.rep.AddUnknown(dec.Unknown...)
+	}
+	if err != nil {
+		return l, err
+	}
+	l.conn = dec
+	if strict {
+		return l, l.rep.StrictError()
+	}
+	return l, nil
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -64,106 +88,98 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if _, err := trimArgs(fs, 0, "no arguments (see --help)"); err != nil {
 		return err
 	}
-	cfg, rep, err := loadConfig(fs, *file, *strict)
-	for _, w := range rep.Warnings() {
-		if err != nil { // the logger is not set up yet: say it plainly
+	l, err := loadConfig(fs, *file, *strict)
+	if err != nil {
+		for _, w := range l.rep.Warnings() { // the logger is not set up yet: say it plainly
 			fmt.Fprintln(stderr, "hots: config:", w)
 		}
-	}
-	if err != nil {
 		return err
 	}
-	log, closeLog, err := newLogger(cfg.Logging, stderr)
+	log, closeLog, err := newLogger(l.cfg.Logging, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeLog()
-	rep.Log(log)
-	return run(ctx, *cfg, log, stdout, stderr, replayPipeline)
+	l.rep.Log(log)
+	return run(ctx, l.cfg, l.conn, log, stdout, stderr)
 }
 
 // run is the main job, separate from flag parsing so tests call it with a
-// configuration.
-func run(ctx context.Context, cfg config.Config, log *slog.Logger, stdout, stderr io.Writer, replay replayFunc) error {
-	if cfg.Connector.Type == "kafka" {
-		if runKafka == nil {
-			return errors.New("connector.type = \"kafka\": live mode is not yet available in `hots run`; replay a trace with connector.type file")
-		}
-		return runKafka(ctx, cfg, log, stdout)
+// configuration: a replay writes a run directory and prints its summary;
+// any other connector runs as a service until ctx ends.
+func run(ctx context.Context, cfg config.Config, dec *connectors.Decoded, log *slog.Logger, stdout, stderr io.Writer) error {
+	env := pipeline.Env(cfg, log)
+	if !dec.Registration.RunDir {
+		return serve(ctx, cfg, dec, env, log)
 	}
 	start := time.Now()
-	cp := &cfg.Connector.Parameters
 	trace := "sample"
-	if cp.DataFolder != "" {
-		trace = filepath.Base(filepath.Clean(cp.DataFolder))
+	if d := dataFolder(dec); d != "" {
+		trace = filepath.Base(filepath.Clean(d))
 	}
 	dir, err := runDir(cfg.Reporting.ResultsFolder, trace, start)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(stderr, "hots: run directory", dir)
-	if cp.DataFolder == "" {
-		// The bundled default: a generated trace, kept with the run.
-		cp.DataFolder = filepath.Join(dir, "input")
-		tr, err := sample.Generate(sample.Params{})
-		if err != nil {
-			return err
-		}
-		if err := tr.Write(cp.DataFolder); err != nil {
-			return err
-		}
-		log.Info("no data_folder: generated the bundled sample", "dir", cp.DataFolder,
-			"containers", len(tr.Containers), "hosts", len(tr.Hosts), "ticks", len(tr.Usage))
-	}
-	if cp.Outfile == "" {
-		cp.Outfile = filepath.Join(dir, "moves.jsonl")
-	}
-	if cp.RejectsFile == "" {
-		cp.RejectsFile = filepath.Join(dir, "rejects.csv")
-	}
 	if b, err := json.MarshalIndent(cfg, "", "  "); err == nil {
 		// The effective configuration, so a run directory says how it was made.
 		if err := os.WriteFile(filepath.Join(dir, "config.json"), append(b, '\n'), 0o644); err != nil {
 			return err
 		}
 	}
-	capacity, err := readCapacity(cfg)
-	if err != nil {
-		return err
-	}
 	rd, err := rundir.New(rundir.Options{
-		Dir: dir, Metrics: cp.Metrics, MetricsFile: cfg.Reporting.MetricsFile, PlotsDir: cfg.Reporting.PlotsFolder,
+		Dir: dir, Metrics: cfg.Connector.Parameters.Metrics, MetricsFile: cfg.Reporting.MetricsFile, PlotsDir: cfg.Reporting.PlotsFolder,
 		Trace: trace, ConfigDigest: cfg.Digest(),
 	})
 	if err != nil {
 		return err
 	}
-	rd.SetCapacity(capacity)
 	obs := fanout{rd}
 	if bar := newProgress(stderr); bar != nil {
 		obs = append(obs, bar)
 		defer bar.finish()
 	}
+	env.RunDir = dir
+	env.Reject = func(e *codecs.RowError) { obs.Rejected(pipeline.ToReject(e)) }
+	env.Progress = obs.Progress
+	conn, err := dec.Registration.New(env, dec.Args)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
 
-	// The replay honours time_limit itself, between ticks.
-	counts, rerr := replay(ctx, cfg, obs)
+	// The run honours time_limit itself, between ticks.
+	res, rerr := pipeline.Run(ctx, cfg, conn, pipeline.Options{Observer: obs, Logger: log,
+		OnInitial: func(in connectors.Initial) {
+			capacity := make(map[string][]float64, len(in.Hosts))
+			for _, h := range in.Hosts {
+				capacity[h.Name] = h.Capacity
+			}
+			rd.SetCapacity(capacity)
+		}})
+	if res == nil {
+		res = &pipeline.Result{}
+	}
+	info := rundir.RunInfo{Samples: res.Samples, Rejects: res.Rejected, Containers: res.Containers}
 	stopped := ""
 	switch {
 	case ctx.Err() != nil:
 		stopped = "signal"
-	case counts.TimeLimit:
+	case res.TimeLimitReached:
 		stopped = "time_limit"
 	}
 	if rerr != nil && stopped == "" {
 		// Outputs are still written: they say how far the run got.
-		_, _ = rd.Close(rundir.RunInfo{Samples: counts.Samples, Rejects: counts.Rejects, Containers: counts.Containers, WallSeconds: time.Since(start).Seconds(), Stopped: "error"})
+		info.WallSeconds, info.Stopped = time.Since(start).Seconds(), "error"
+		_, _ = rd.Close(info)
 		return fmt.Errorf("replay: %w (partial outputs in %s)", rerr, dir)
 	}
 	if stopped != "" {
 		log.Warn("run stopped early; outputs cover the ticks closed so far", "reason", stopped)
 	}
-	s, err := rd.Close(rundir.RunInfo{Samples: counts.Samples, Rejects: counts.Rejects, Containers: counts.Containers,
-		WallSeconds: time.Since(start).Seconds(), Stopped: stopped})
+	info.WallSeconds, info.Stopped = time.Since(start).Seconds(), stopped
+	s, err := rd.Close(info)
 	if s != nil {
 		if werr := s.WriteTable(stdout); werr != nil && err == nil {
 			err = werr
@@ -171,6 +187,32 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, stdout, stder
 		fmt.Fprintf(stdout, "run directory: %s\n", dir)
 	}
 	return err
+}
+
+// serve runs a service connector until ctx ends, with health, readiness
+// and metrics on service.http_addr.
+func serve(ctx context.Context, cfg config.Config, dec *connectors.Decoded, env connectors.Env, log *slog.Logger) error {
+	conn, err := dec.Registration.New(env, dec.Args)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	svc, err := pipeline.NewService(cfg.Service.HTTPAddr, log)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	_, err = pipeline.Run(ctx, cfg, conn, pipeline.Options{Service: svc, Logger: log})
+	return err
+}
+
+// dataFolder is the trace the connector replays, if its Args say: it
+// names the run directory.
+func dataFolder(dec *connectors.Decoded) string {
+	if t, ok := dec.Args.(interface{ Trace() string }); ok {
+		return t.Trace()
+	}
+	return ""
 }
 
 // runDir creates the run directory: the configured one, else
@@ -194,30 +236,6 @@ func runDir(configured, trace string, t time.Time) (string, error) {
 		}
 		dir = fmt.Sprintf("%s-%d", base, i)
 	}
-}
-
-// readCapacity reads node_meta for the run directory's KPIs and plots.
-func readCapacity(cfg config.Config) (map[string][]float64, error) {
-	cp := cfg.Connector.Parameters
-	name := cp.NodeMetaFile
-	if name == "" {
-		name = "node_meta.csv"
-	}
-	path := filepath.Join(cp.DataFolder, name)
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	nm, err := codecs.ReadNodeMeta(f, path, cp.HostField, cp.Metrics)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string][]float64, len(nm.Hosts))
-	for _, h := range nm.Hosts {
-		out[h.Name] = h.Capacity
-	}
-	return out, nil
 }
 
 func newLogger(l config.Logging, stderr io.Writer) (*slog.Logger, func(), error) {
@@ -262,17 +280,17 @@ func cmdConfig(_ context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	if *markdown {
-		_, err := io.WriteString(stdout, config.MarkdownTable())
+		_, err := io.WriteString(stdout, config.MarkdownTable()+"\n"+connectors.MarkdownTable())
 		return err
 	}
-	cfg, rep, err := loadConfig(fs, *file, *strict)
-	for _, w := range rep.Warnings() {
+	l, err := loadConfig(fs, *file, *strict)
+	for _, w := range l.rep.Warnings() {
 		fmt.Fprintln(stderr, "hots: config:", w)
 	}
 	if err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(cfg, "", "  ")
+	b, err := json.MarshalIndent(l.cfg, "", "  ")
 	if err != nil {
 		return err
 	}

@@ -14,19 +14,24 @@ import (
 	"testing"
 	"time"
 
-	"hots/cmd/hots/internal/sample"
+	"hots/connectors"
+	"hots/connectors/file/sample"
 	"hots/config"
 	"hots/pipeline/rundir"
 )
 
-func defaultConfig(t *testing.T, dir string) config.Config {
+func defaultConfig(t *testing.T, dir string) (config.Config, *connectors.Decoded) {
 	t.Helper()
 	cfg, _, err := config.Load(config.LoadOptions{Environ: []string{}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Reporting.ResultsFolder = dir
-	return *cfg
+	dec, err := connectors.Decode(cfg.Connector.Type, connectors.Raw{Parameters: cfg.Connector.Parameters.Extra})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *cfg, dec
 }
 
 // baselineOverloads counts (tick, host) cells over capacity per metric,
@@ -96,7 +101,8 @@ func TestRunBundledSample(t *testing.T) {
 	dir := t.TempDir()
 	var stdout, stderr bytes.Buffer
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if err := run(context.Background(), defaultConfig(t, dir), log, &stdout, &stderr, replayPipeline); err != nil {
+	cfg, dec := defaultConfig(t, dir)
+	if err := run(context.Background(), cfg, dec, log, &stdout, &stderr); err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr.String())
 	}
 	s, err := rundir.ReadSummary(dir)
@@ -153,7 +159,8 @@ func TestRunInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if err := run(ctx, defaultConfig(t, dir), log, io.Discard, io.Discard, replayPipeline); err != nil {
+	cfg, dec := defaultConfig(t, dir)
+	if err := run(ctx, cfg, dec, log, io.Discard, io.Discard); err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	s, err := rundir.ReadSummary(dir)
@@ -173,7 +180,7 @@ func TestDispatch(t *testing.T) {
 		{nil, "no command given"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"run", "--no-such-flag"}, "unknown flag: --no-such-flag"},
-		{[]string{"run", "--set", "connector.type=ftp"}, `connector.type = "ftp": one of file, kafka`},
+		{[]string{"run", "--set", "connector.type=ftp"}, `connector.type = "ftp": unknown connector; registered: file, kafka`},
 		{[]string{"generate"}, "--out DIR is required"},
 		{[]string{"report"}, "want RUN_DIR"},
 	}

@@ -14,21 +14,19 @@ import (
 )
 
 // MovesPublisher appends move messages (codecs.EncodeMove payloads) to a
-// JSON-lines file and feeds the Relocations the Subscriber reads, so that
-// the replay sees the effect of its own moves.
+// JSON-lines file.
 type MovesPublisher struct {
 	mu     sync.Mutex
 	path   string
 	f      *os.File
 	w      *bufio.Writer
-	reloc  *Relocations
 	n      int64
 	closed bool
 }
 
 // NewMovesPublisher opens path for appending; reset truncates it first
-// (upstream reset_on_start, once per process). reloc may be nil.
-func NewMovesPublisher(path string, reset bool, reloc *Relocations) (*MovesPublisher, error) {
+// (upstream reset_on_start, once per process).
+func NewMovesPublisher(path string, reset bool) (*MovesPublisher, error) {
 	if path == "" {
 		return nil, fmt.Errorf("moves file: empty path")
 	}
@@ -43,7 +41,7 @@ func NewMovesPublisher(path string, reset bool, reloc *Relocations) (*MovesPubli
 	if err != nil {
 		return nil, fmt.Errorf("moves file: %w", err)
 	}
-	return &MovesPublisher{path: path, f: f, w: bufio.NewWriter(f), reloc: reloc}, nil
+	return &MovesPublisher{path: path, f: f, w: bufio.NewWriter(f)}, nil
 }
 
 // Publish writes each move as one line. Moves are validated (read back)
@@ -60,12 +58,8 @@ func (p *MovesPublisher) Publish(_ string, msgs ...*message.Message) error {
 		}
 	}
 	for _, m := range msgs {
-		mv, _ := codecs.DecodeMove(m.Payload)
 		p.w.Write(bytes.TrimRight(m.Payload, "\n"))
 		p.w.WriteByte('\n')
-		if p.reloc != nil {
-			p.reloc.Apply(mv)
-		}
 		p.n++
 	}
 	// Flushed per call: a crash loses at most what the OS has not synced.

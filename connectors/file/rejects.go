@@ -23,12 +23,13 @@ type RejectsWriter struct {
 	w      *csv.Writer
 	n      int64
 	notify func(*codecs.RowError)
+	path   string
 }
 
 // NewRejectsWriter creates (truncates) path; an empty path only counts.
 // notify, if set, is called for every reject (the run's observer).
 func NewRejectsWriter(path string, notify func(*codecs.RowError)) (*RejectsWriter, error) {
-	rw := &RejectsWriter{notify: notify}
+	rw := &RejectsWriter{notify: notify, path: path}
 	if path == "" {
 		return rw, nil
 	}
@@ -49,8 +50,17 @@ func NewRejectsWriter(path string, notify func(*codecs.RowError)) (*RejectsWrite
 	return rw, nil
 }
 
-// Reject records one bad record.
+// Reject records one bad record and tells notify.
 func (rw *RejectsWriter) Reject(e *codecs.RowError) {
+	rw.write(e)
+	if rw.notify != nil {
+		rw.notify(e)
+	}
+}
+
+// write records one bad record without telling anyone: a poisoned
+// message, which the pipeline counts itself.
+func (rw *RejectsWriter) write(e *codecs.RowError) {
 	rw.mu.Lock()
 	rw.n++
 	if rw.w != nil {
@@ -67,9 +77,6 @@ func (rw *RejectsWriter) Reject(e *codecs.RowError) {
 		_ = rw.w.Write([]string{e.Source, line, e.Field, reason, e.Raw})
 	}
 	rw.mu.Unlock()
-	if rw.notify != nil {
-		rw.notify(e)
-	}
 }
 
 // Count is the number of rejects so far.
@@ -114,12 +121,17 @@ func (p PoisonPublisher) Publish(topic string, msgs ...*message.Message) error {
 			src = m.Metadata.Get("topic_poisoned")
 		}
 		line, _ := strconv.ParseInt(m.Metadata.Get(codecs.MetaFirstLine), 10, 64)
-		e := &codecs.RowError{Position: codecs.Position{Source: src, Line: line},
+		e := &codecs.RowError{Position: codecs.Position{Source: src, Line: line}, Field: m.Metadata.Get(codecs.MetaField),
 			Reason: fmt.Sprintf("poisoned in %s: %s", m.Metadata.Get("handler_poisoned"), m.Metadata.Get("reason_poisoned"))}
-		if m.Metadata.Get(codecs.MetaKind) != codecs.KindRows {
-			e.Raw = string(m.Payload) // binary row batches would be noise; their lines are in first_line
+		switch m.Metadata.Get(codecs.MetaKind) {
+		case codecs.KindReject: // a row the decoder refused: its own reason, the row as payload
+			e.Reason, e.Raw = m.Metadata.Get("reason_poisoned"), string(m.Payload)
+		case codecs.KindRows, codecs.KindSamples, codecs.KindTick:
+			// binary batches would be noise; their lines are in first_line
+		default:
+			e.Raw = string(m.Payload)
 		}
-		p.Rejects.Reject(e)
+		p.Rejects.write(e)
 	}
 	return nil
 }

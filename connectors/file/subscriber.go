@@ -34,13 +34,8 @@ type Config struct {
 	// KnownHosts are node_meta's hosts; a host outside it is warned about
 	// once. Nil disables the check.
 	KnownHosts map[string]bool
-	// Relocations re-attributes rows after the replay's own moves (may be nil).
-	Relocations *Relocations
 	// Reject receives bad rows (required: bad rows are never dropped silently).
 	Reject func(*codecs.RowError)
-	// Ready, if set, holds emission back until it is closed: gochannel drops
-	// messages published before the next stage subscribed.
-	Ready <-chan struct{}
 	// Progress, if set, gets bytes consumed and file size after each tick.
 	Progress func(done, total int64)
 	Logger   *slog.Logger
@@ -58,16 +53,19 @@ type Subscriber struct {
 	long   map[int64]int64     // offset -> length of rows too long for a rowSpan
 	rows   int64               // data rows seen by the scan
 
-	once    sync.Once
-	closing chan struct{}
-	done    chan struct{}
-	wg      sync.WaitGroup
-	err     error
+	once      sync.Once
+	closing   chan struct{}
+	closeOnce sync.Once
+	failMu    sync.Mutex
+	failErr   error
+	done      chan struct{}
+	wg        sync.WaitGroup
+	err       error
 
 	// Counts, updated per row without a lock.
-	nRows, nTicks, nRejected, nRelocated atomic.Int64
-	unknownMu                            sync.Mutex
-	unknownHosts                         []string
+	nRows, nTicks, nRejected atomic.Int64
+	unknownMu                sync.Mutex
+	unknownHosts             []string
 }
 
 // rowSpan is where one record is in the file, in 16 bytes: offset and
@@ -136,7 +134,6 @@ type Stats struct {
 	Rows         int64 // data rows read (good and bad)
 	Ticks        int64 // ticks emitted (watermarks acked)
 	Rejected     int64 // rows rejected by the connector itself
-	Relocated    int64 // rows re-attributed to a moved container's new host
 	UnknownHosts []string
 	Sorted       bool
 }
@@ -330,6 +327,9 @@ func (s *Subscriber) Subscribe(ctx context.Context, _ string) (<-chan *message.M
 			err := s.emit(ctx, out)
 			if errors.Is(err, errClosed) {
 				err = errors.New("file subscriber closed before the end of the trace")
+				if f := s.failure(); f != nil {
+					err = f
+				}
 			}
 			s.err = err
 			close(s.done)
@@ -358,19 +358,32 @@ func (s *Subscriber) Err() error { return s.err }
 func (s *Subscriber) Stats() Stats {
 	s.unknownMu.Lock()
 	defer s.unknownMu.Unlock()
-	return Stats{Rows: s.nRows.Load(), Ticks: s.nTicks.Load(), Rejected: s.nRejected.Load(), Relocated: s.nRelocated.Load(),
+	return Stats{Rows: s.nRows.Load(), Ticks: s.nTicks.Load(), Rejected: s.nRejected.Load(),
 		UnknownHosts: slices.Clone(s.unknownHosts), Sorted: s.sorted}
 }
 
 // Close stops the replay and closes the channel.
 func (s *Subscriber) Close() error {
-	select {
-	case <-s.closing:
-	default:
-		close(s.closing)
-	}
+	s.closeOnce.Do(func() { close(s.closing) })
 	s.wg.Wait()
 	return nil
+}
+
+// fail ends the replay with err (bad_input stop). It may be called from
+// the emitting goroutine itself: emission stops at its next send.
+func (s *Subscriber) fail(err error) {
+	s.failMu.Lock()
+	if s.failErr == nil {
+		s.failErr = err
+	}
+	s.failMu.Unlock()
+	s.closeOnce.Do(func() { close(s.closing) })
+}
+
+func (s *Subscriber) failure() error {
+	s.failMu.Lock()
+	defer s.failMu.Unlock()
+	return s.failErr
 }
 
 var errClosed = errors.New("file subscriber closed")
@@ -439,15 +452,6 @@ func (e *emitter) domain(d []byte) *domainSyms {
 }
 
 func (s *Subscriber) emit(ctx context.Context, out chan<- *message.Message) error {
-	if s.cfg.Ready != nil {
-		select {
-		case <-s.cfg.Ready:
-		case <-s.closing:
-			return errClosed
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
 	e := &emitter{s: s, ctx: ctx, out: out, unknown: map[string]bool{},
 		def: newDomainSyms(s.hdr.Fields().DefaultDomain), domains: map[string]*domainSyms{}}
 	e.batch.Reset(s.cfg.UsagePath, s.hdr.Names, 0)
@@ -622,8 +626,7 @@ func (e *emitter) startTick(t int64) {
 	e.tickSeq++
 }
 
-// add checks a record of the current tick (duplicate, relocation, unknown
-// host) and appends it to the batch. The rest of the validation is the
+// add checks a record of the current tick (duplicate, unknown host) and appends it to the batch. The rest of the validation is the
 // decode stage's.
 func (e *emitter) add(rec [][]byte, line int64) error {
 	h := e.s.hdr
@@ -658,17 +661,10 @@ func (e *emitter) add(rec [][]byte, line int64) error {
 				"file", e.s.cfg.UsagePath, "line", line, "host", hs)
 		}
 	}
-	newHost := ""
-	if r := e.s.cfg.Relocations; r != nil && id >= 0 && r.Len() > 0 {
-		if nh, ok := r.Lookup(ds.name, ds.ids.Name(id), e.tick); ok && nh != string(host) {
-			newHost = nh
-			e.s.nRelocated.Add(1)
-		}
-	}
 	if e.batch.Rows() == 0 {
 		e.first = line
 	}
-	e.batch.AppendRow(line, rec, h.Host, newHost)
+	e.batch.AppendRow(line, rec, h.Host, "")
 	if e.batch.Rows() >= e.s.cfg.BatchRows {
 		return e.flush()
 	}

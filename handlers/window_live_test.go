@@ -19,17 +19,17 @@ import (
 // service), shared by the instances of a test.
 type memStore struct {
 	mu sync.Mutex
-	m  map[string]LiveCheckpoint
+	m  map[string]codecs.Checkpoint
 }
 
-func (s *memStore) Load(d string) (LiveCheckpoint, bool, error) {
+func (s *memStore) Load(d string) (codecs.Checkpoint, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.m[d]
 	return c, ok, nil
 }
 
-func (s *memStore) Save(_ context.Context, d string, c LiveCheckpoint) error {
+func (s *memStore) Save(_ context.Context, d string, c codecs.Checkpoint) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cur, ok := s.m[d]; ok && cur.LastClosedTick > c.LastClosedTick {
@@ -57,27 +57,33 @@ func (s *memStore) Domains() ([]string, error) {
 	return out, nil
 }
 
+// sliceLog is one partition in memory, read again for catch-up.
+type sliceLog []codecs.Record
+
+func (l sliceLog) ReadRange(_ context.Context, _ string, _ int32, from, to int64) ([]codecs.Record, error) {
+	return slices.Clone(l[from:min(to, int64(len(l)))]), nil
+}
+
+func (l sliceLog) End(context.Context, string, int32) (int64, error) { return int64(len(l)), nil }
+
 // liveRig is one instance: a window whose Emit runs the placer inline and
 // records the closed ticks and moves it published.
 type liveRig struct {
-	w      *LiveWindow
+	w      *Window
 	closed []string
 	moves  []placement.Move
-	hosts  map[string][]LiveHost
+	hosts  map[string][]codecs.HostState
 }
 
-func newLiveRig(t *testing.T, store *memStore, log []Record) *liveRig {
+func newLiveRig(t *testing.T, store *memStore, log []codecs.Record) *liveRig {
 	t.Helper()
-	r := &liveRig{hosts: map[string][]LiveHost{}}
+	r := &liveRig{hosts: map[string][]codecs.HostState{}}
 	fields := codecs.UsageFields{Tick: "timestamp", Individual: "container_id", Host: "machine_id", Metrics: []string{"cpu"}, DefaultDomain: "default"}
 	p := &Placer{Params: placement.Params{Metrics: []string{"cpu"}, SepTime: 2, TickIncrement: 1, WindowDuration: 2},
 		Hosts: []placement.Host{{Name: "n1", Capacity: []float64{6}}, {Name: "n2", Capacity: []float64{10}}}}
-	w := &LiveWindow{Fields: fields, Placer: p, Store: store, IdleTimeout: time.Hour,
-		CatchUp: func(_ context.Context, topic string, part int32, from, to int64) ([]Record, error) {
-			return slices.Clone(log[from:min(to, int64(len(log)))]), nil
-		},
-		End:     func(context.Context, string, int32) (int64, error) { return int64(len(log)), nil },
-		OnHosts: func(d string, tick int64, hs []LiveHost) { r.hosts[d] = hs },
+	w := &Window{Fields: fields, Placer: p, Store: store, Rule: TickRule{IdleTimeout: time.Hour},
+		Replayer: sliceLog(log),
+		OnHosts:  func(d string, tick int64, hs []codecs.HostState) { r.hosts[d] = hs },
 	}
 	p.OnDecision = func(d *placement.Decision, _ float64) { w.Decided(d) }
 	w.Emit = func(msgs []*message.Message) error {
@@ -103,12 +109,12 @@ func newLiveRig(t *testing.T, store *memStore, log []Record) *liveRig {
 }
 
 // usageLog is one partition: domain d, 3 containers on n1, ticks 0..n-1.
-func usageLog(n int) []Record {
-	var out []Record
+func usageLog(n int) []codecs.Record {
+	var out []codecs.Record
 	for tk := 0; tk < n; tk++ {
 		for c := 0; c < 3; c++ {
 			v := fmt.Sprintf(`{"timestamp":%d,"container_id":"c%d","machine_id":"n1","cpu":%d}`, tk, c, 2+(tk+c)%3)
-			out = append(out, Record{Offset: int64(len(out)), Key: "d", Value: []byte(v)})
+			out = append(out, codecs.Record{Offset: int64(len(out)), Key: "d", Value: []byte(v)})
 		}
 	}
 	return out
@@ -116,7 +122,7 @@ func usageLog(n int) []Record {
 
 // handle feeds record i of the log through Handle, as the decode stage
 // would (one record, its samples, its provenance).
-func (r *liveRig) handle(t *testing.T, log []Record, i int) {
+func (r *liveRig) handle(t *testing.T, log []codecs.Record, i int) {
 	t.Helper()
 	ss, err := codecs.DecodeSamplesJSON(log[i].Value, codecs.Position{Source: "u", Partition: 0, Offset: int64(i)}, "d", r.w.Fields)
 	if err != nil {
@@ -138,7 +144,7 @@ func (r *liveRig) handle(t *testing.T, log []Record, i int) {
 // with no new record; its ticks close once each over the two instances.
 func TestLiveWindowAssignRestoresAndCompletesWithoutARecord(t *testing.T) {
 	log := usageLog(6) // ticks 0..5, 18 records
-	store := &memStore{m: map[string]LiveCheckpoint{}}
+	store := &memStore{m: map[string]codecs.Checkpoint{}}
 	a := newLiveRig(t, store, log)
 	if err := a.w.Assign(map[string][]int32{"u": {0}}); err != nil {
 		t.Fatal(err)
@@ -165,7 +171,7 @@ func TestLiveWindowAssignRestoresAndCompletesWithoutARecord(t *testing.T) {
 		t.Errorf("ticks closed a=%v b=%v, want each of %v once", a.closed, b.closed, want)
 	}
 	// Same moves as one uninterrupted instance.
-	one := newLiveRig(t, &memStore{m: map[string]LiveCheckpoint{}}, log)
+	one := newLiveRig(t, &memStore{m: map[string]codecs.Checkpoint{}}, log)
 	one.w.Assign(map[string][]int32{"u": {0}})
 	for i := range log {
 		one.handle(t, log, i)
@@ -190,7 +196,7 @@ func TestLiveWindowAssignRestoresAndCompletesWithoutARecord(t *testing.T) {
 // elsewhere is forgotten at the next assignment.
 func TestLiveWindowIdleClosesOnlyWhatItOwns(t *testing.T) {
 	log := usageLog(2)
-	store := &memStore{m: map[string]LiveCheckpoint{}}
+	store := &memStore{m: map[string]codecs.Checkpoint{}}
 	r := newLiveRig(t, store, log)
 	r.w.Assign(map[string][]int32{"u": {0}})
 	for i := range log {
@@ -220,8 +226,8 @@ func TestLiveWindowIdleClosesOnlyWhatItOwns(t *testing.T) {
 // still unread must not close a tick whose samples are in those records.
 func TestLiveWindowIdleCloseWaitsForUnreadRecords(t *testing.T) {
 	log := usageLog(3) // ticks 0..2, records 0..8
-	r := newLiveRig(t, &memStore{m: map[string]LiveCheckpoint{}}, log)
-	r.w.IdleTimeout = time.Second
+	r := newLiveRig(t, &memStore{m: map[string]codecs.Checkpoint{}}, log)
+	r.w.Rule.IdleTimeout = time.Second
 	r.w.Assign(map[string][]int32{"u": {0}})
 	now := time.Now()
 	r.w.Now = func() time.Time { return now }

@@ -4,15 +4,9 @@ import (
 	"fmt"
 	"slices"
 
+	"hots/codecs"
 	"hots/placement"
 )
-
-// LiveLister is a LiveStore that can list the domains it holds
-// checkpoints for. Assign needs it to restore domains of a newly assigned
-// partition before any of their records arrives.
-type LiveLister interface {
-	Domains() ([]string, error)
-}
 
 // Assign is the consumer group's new assignment for this instance (called
 // after every rebalance, before any record of the new generation is
@@ -28,12 +22,10 @@ type LiveLister interface {
 //     tick on idleness) without waiting for a record that may never come.
 //
 // Idle closes are only made for domains whose partitions are all owned.
-func (w *LiveWindow) Assign(claims map[string][]int32) error {
+func (w *Window) Assign(claims map[string][]int32) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.domains == nil {
-		w.domains, w.tpNext = map[string]*liveDom{}, map[tp]int64{}
-	}
+	w.initLive()
 	set := map[tp]bool{}
 	for t, ps := range claims {
 		for _, p := range ps {
@@ -58,14 +50,13 @@ func (w *LiveWindow) Assign(claims map[string][]int32) error {
 			w.Placer.DropEngine(name)
 		}
 	}
-	lister, ok := w.Store.(LiveLister)
-	if !ok || len(set) == 0 {
+	if w.Store == nil || len(set) == 0 {
 		return nil
 	}
 	var names []string
 	if err := w.retry("list checkpoints", func() error {
 		var err error
-		names, err = lister.Domains()
+		names, err = w.Store.Domains()
 		return err
 	}); err != nil {
 		return err
@@ -90,11 +81,11 @@ func (w *LiveWindow) Assign(claims map[string][]int32) error {
 // Assign. With flush (a graceful shutdown) the dirty domains are
 // checkpointed first, while no other instance can own them yet (the
 // group waits for this member to leave), so a restart needs no catch-up.
-func (w *LiveWindow) Revoke(flush bool) error {
+func (w *Window) Revoke(flush bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var errs []error
-	if flush && w.assigned {
+	if flush && w.assigned && w.Store != nil {
 		for _, name := range w.sortedDomains() {
 			if d := w.domains[name]; d.dirty && w.owns(d) {
 				errs = append(errs, w.checkpoint(d))
@@ -118,18 +109,9 @@ func joinErrs(errs []error) error {
 	return fmt.Errorf("%d checkpoint(s) failed, first: %w", len(out), out[0])
 }
 
-func (w *LiveWindow) sortedDomains() []string {
-	names := make([]string, 0, len(w.domains))
-	for n := range w.domains {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
-
 // stale says why an in-memory domain must be forgotten at a new
 // assignment ("" to keep it).
-func (w *LiveWindow) stale(d *liveDom, set, prev map[tp]bool) string {
+func (w *Window) stale(d *domainWindow, set, prev map[tp]bool) string {
 	for t, ps := range d.offsets {
 		for p := range ps {
 			k := tp{t, p}
@@ -140,6 +122,9 @@ func (w *LiveWindow) stale(d *liveDom, set, prev map[tp]bool) string {
 				return fmt.Sprintf("partition %s[%d] was not owned by this instance until now", t, p)
 			}
 		}
+	}
+	if w.Store == nil {
+		return ""
 	}
 	cp, ok, err := w.Store.Load(d.name)
 	if err != nil || !ok {
@@ -160,7 +145,7 @@ func (w *LiveWindow) stale(d *liveDom, set, prev map[tp]bool) string {
 
 // restoreOwned restores a checkpointed domain whose partitions are all
 // owned and catches it up to each partition's end.
-func (w *LiveWindow) restoreOwned(name string, set map[tp]bool) error {
+func (w *Window) restoreOwned(name string, set map[tp]bool) error {
 	cp, ok, err := w.loadCheckpoint(name)
 	if err != nil {
 		return err
@@ -180,18 +165,18 @@ func (w *LiveWindow) restoreOwned(name string, set map[tp]bool) error {
 		w.log().Error("domain not restored: checkpoint unusable", "domain", name, "err", err)
 		return nil // the first record of the domain will report it (poison)
 	}
-	w.domains[name] = d
+	w.domains[d.name] = d
 	caught := 0
 	for _, t := range sortedKeys(cp.Offsets) {
 		for _, p := range sortedKeys(cp.Offsets[t]) {
 			src := tp{t, p}
-			if w.End == nil || w.CatchUp == nil {
+			if w.Replayer == nil {
 				continue
 			}
 			var end int64
 			if err := w.retry("end of "+t, func() error {
 				var err error
-				end, err = w.End(w.context(), t, p)
+				end, err = w.Replayer.End(w.context(), t, p)
 				return err
 			}); err != nil {
 				return err
@@ -222,7 +207,7 @@ func sortedKeys[K int32 | string, V any](m map[K]V) []K {
 
 // recordLoads keeps the closed tick's per-host load (samples already
 // re-attributed to their current host) for the host table.
-func (w *LiveWindow) recordLoads(d *liveDom, tick int64, ss []placement.Sample) {
+func (w *Window) recordLoads(d *domainWindow, tick int64, ss []placement.Sample) {
 	if w.OnHosts == nil {
 		return
 	}
@@ -250,7 +235,7 @@ func (w *LiveWindow) recordLoads(d *liveDom, tick int64, ss []placement.Sample) 
 
 // hostStates is the domain's hosts after a decision: containers where the
 // last closed tick saw them, with this decision's moves applied.
-func (w *LiveWindow) hostStates(d *liveDom, moves []placement.Move) []LiveHost {
+func (w *Window) hostStates(d *domainWindow, moves []placement.Move) []codecs.HostState {
 	if len(d.recent) == 0 {
 		return nil
 	}
@@ -264,11 +249,11 @@ func (w *LiveWindow) hostStates(d *liveDom, moves []placement.Move) []LiveHost {
 			where[mv.Container] = mv.NewHost
 		}
 	}
-	byHost := map[string]*LiveHost{}
-	get := func(name string) *LiveHost {
+	byHost := map[string]*codecs.HostState{}
+	get := func(name string) *codecs.HostState {
 		h := byHost[name]
 		if h == nil {
-			h = &LiveHost{Name: name, Capacity: map[string]float64{}, RecentLoad: map[string][]float64{}}
+			h = &codecs.HostState{Name: name, Capacity: map[string]float64{}, RecentLoad: map[string][]float64{}}
 			byHost[name] = h
 		}
 		return h
@@ -301,11 +286,20 @@ func (w *LiveWindow) hostStates(d *liveDom, moves []placement.Move) []LiveHost {
 			lh.RecentLoad[m] = series
 		}
 	}
-	out := make([]LiveHost, 0, len(byHost))
+	out := make([]codecs.HostState, 0, len(byHost))
 	for _, name := range sortedKeys(byHost) {
 		lh := byHost[name]
 		slices.Sort(lh.Containers)
 		out = append(out, *lh)
 	}
 	return out
+}
+
+// hostLoads is one closed tick's summed load per host (metric order of
+// Fields.Metrics) and where each container ran; not checkpointed (a
+// restored domain starts it again).
+type hostLoads struct {
+	tick  int64
+	loads map[string][]float64
+	where map[string]string // container -> host at that tick (after moves)
 }

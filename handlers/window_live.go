@@ -1,0 +1,375 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"hots/codecs"
+	"hots/placement"
+)
+
+// Store keeps checkpoints (connectors.Checkpointer).
+type Store interface {
+	Load(domain string) (codecs.Checkpoint, bool, error)
+	Save(ctx context.Context, domain string, c codecs.Checkpoint) error
+	Domains() ([]string, error)
+}
+
+// Replayer reads input records again (connectors.Replayer).
+type Replayer interface {
+	ReadRange(ctx context.Context, topic string, partition int32, from, to int64) ([]codecs.Record, error)
+	End(ctx context.Context, topic string, partition int32) (int64, error)
+}
+
+// ErrStaleCheckpoint is what a Store returns when it holds a newer tick:
+// another instance owns the domain now.
+var ErrStaleCheckpoint = codecs.ErrStaleCheckpoint
+
+type tp struct {
+	topic     string
+	partition int32
+}
+
+// positions is what the live window knows of the source's partitions.
+type positions struct {
+	tpNext map[tp]int64 // per partition: offset after the last record this instance handled
+	// Group assignment (Assign/Revoke): tracking is set by the first
+	// Assign; assigned is false between a Revoke and the next Assign.
+	tracking bool
+	assigned bool
+	claims   map[tp]bool
+	// ends holds each partition's high-water mark as last seen (SetEnd).
+	// Once set, an idle close also needs the domain's partitions read to
+	// that mark, seen after the idle time had passed: a consumer that was
+	// stalled (rebalance, broker away, a long restore) has not seen "no
+	// samples for IdleTimeout", it has seen nothing at all.
+	ends map[tp]endSnap
+}
+
+type endSnap struct {
+	end int64
+	at  time.Time
+}
+
+func (w *Window) initLive() {
+	if w.domains == nil {
+		w.domains = map[string]*domainWindow{}
+	}
+	if w.tpNext == nil {
+		w.tpNext = map[tp]int64{}
+	}
+}
+
+// Position reads where a message came from (codecs metadata set by the
+// connector): source, partition and offset; -1 when not given.
+func Position(msg *message.Message) (src string, partition int32, offset int64) {
+	partition, offset = -1, -1
+	if p, err := strconv.ParseInt(msg.Metadata.Get(codecs.MetaPartition), 10, 32); err == nil {
+		partition = int32(p)
+	}
+	if o, err := strconv.ParseInt(msg.Metadata.Get(codecs.MetaOffset), 10, 64); err == nil {
+		offset = o
+	}
+	return msg.Metadata.Get(codecs.MetaSource), partition, offset
+}
+
+// handleLive folds one record's samples into their domains and closes
+// what the live rule says is due.
+func (w *Window) handleLive(msg *message.Message) error {
+	topic, part, off := Position(msg)
+	src := tp{topic, part}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	defer w.dropScratch()
+	start := w.now()
+	defer w.compensateStall(start)
+	ss, err := w.readSamples(msg.Payload)
+	if err != nil {
+		return Permanent(err)
+	}
+	w.initLive()
+	if off >= 0 {
+		// A gap on a partition means another instance handled records in
+		// between: what we hold for domains of that partition may be stale.
+		if next, ok := w.tpNext[src]; ok && off > next {
+			w.evictPartition(src)
+		}
+		if off+1 > w.tpNext[src] {
+			w.tpNext[src] = off + 1
+		}
+	}
+	if w.OnSamples != nil {
+		w.OnSamples(len(ss))
+	}
+	for _, part := range byDomain(ss) {
+		d, err := w.acquire(part[0].Domain, src, off)
+		if err != nil {
+			return err
+		}
+		if off >= 0 && off < d.offsets[src.topic][src.partition] {
+			continue // already folded into the restored state
+		}
+		if err := w.foldAndClose(d, part, src, off); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// byDomain splits a record's samples by domain, in order of first sight.
+func byDomain(ss []placement.Sample) [][]placement.Sample {
+	if len(ss) == 0 {
+		return nil
+	}
+	first := ss[0].Domain
+	same := true
+	for i := range ss {
+		if ss[i].Domain != first {
+			same = false
+			break
+		}
+	}
+	if same {
+		return [][]placement.Sample{ss}
+	}
+	var out [][]placement.Sample
+	idx := map[string]int{}
+	for _, s := range ss {
+		i, ok := idx[s.Domain]
+		if !ok {
+			i = len(out)
+			idx[s.Domain] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], s)
+	}
+	return out
+}
+
+// compensateStall moves idle clocks forward by the time a handling was
+// blocked (a broker outage, a rebalance): samples could not arrive
+// meanwhile, so that time must not count as idle.
+func (w *Window) compensateStall(start time.Time) {
+	if d := w.now().Sub(start); d > 500*time.Millisecond {
+		for _, dw := range w.domains {
+			dw.lastArrival = dw.lastArrival.Add(d)
+		}
+	}
+}
+
+func (w *Window) evictPartition(src tp) {
+	for name, d := range w.domains {
+		if _, ok := d.offsets[src.topic][src.partition]; ok {
+			w.log().Info("partition came back after another owner: domain state will be restored", "domain", name, "topic", src.topic, "partition", src.partition)
+			delete(w.domains, name)
+			w.Placer.DropEngine(name)
+		}
+	}
+}
+
+// foldAndClose adds the samples of one record, records its offset, and
+// closes what the live rule says is due.
+func (w *Window) foldAndClose(d *domainWindow, ss []placement.Sample, src tp, off int64) error {
+	c := addCursor{dw: d, now: w.now()}
+	for i := range ss {
+		w.add(&c, ss[i])
+	}
+	w.lateHook(c.late)
+	if c.now.After(d.lastArrival) {
+		d.lastArrival = c.now
+	}
+	if off >= 0 {
+		if d.offsets[src.topic] == nil {
+			d.offsets[src.topic] = map[int32]int64{}
+		}
+		d.offsets[src.topic][src.partition] = off + 1
+	}
+	d.dirty = true
+	if upTo, ok := w.due(d, c.now); ok {
+		return w.closeUpTo(d, upTo)
+	}
+	return nil
+}
+
+// due applies the live rule: every open tick before the newest tick whose
+// first sample is at least Lateness old, or all of them after IdleTimeout
+// without samples.
+func (w *Window) due(d *domainWindow, now time.Time) (int64, bool) {
+	if len(d.open) == 0 {
+		return 0, false
+	}
+	open := make([]int64, 0, len(d.open))
+	for t := range d.open {
+		open = append(open, t)
+	}
+	slices.Sort(open)
+	if w.Rule.IdleTimeout > 0 && now.Sub(d.lastArrival) >= w.Rule.IdleTimeout && w.readToEnd(d) {
+		return open[len(open)-1], true
+	}
+	for i := len(open) - 1; i > 0; i-- {
+		if now.Sub(d.open[open[i]].first) >= w.Rule.Lateness {
+			return open[i-1], true
+		}
+	}
+	return 0, false
+}
+
+// SetEnd records a partition's high-water mark as fetched at `at` (the
+// time the request was sent). The connector refreshes it periodically.
+func (w *Window) SetEnd(topic string, partition int32, end int64, at time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ends == nil {
+		w.ends = map[tp]endSnap{}
+	}
+	w.ends[tp{topic, partition}] = endSnap{end: end, at: at}
+}
+
+// Next returns the offset after the last record handled per partition.
+func (w *Window) Next() map[string]map[int32]int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := map[string]map[int32]int64{}
+	for k, v := range w.tpNext {
+		if out[k.topic] == nil {
+			out[k.topic] = map[int32]int64{}
+		}
+		out[k.topic][k.partition] = v
+	}
+	return out
+}
+
+// Consumed records that a record was taken off a partition without
+// reaching the window (poison-queued, or no samples in it), so that the
+// partition counts as read to its end.
+func (w *Window) Consumed(topic string, partition int32, offset int64) {
+	if offset < 0 {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.initLive()
+	k := tp{topic, partition}
+	if offset+1 > w.tpNext[k] {
+		w.tpNext[k] = offset + 1
+	}
+}
+
+// readToEnd says whether every partition of d was read to its end as seen
+// after d's idle time had passed (always true without SetEnd).
+func (w *Window) readToEnd(d *domainWindow) bool {
+	if w.ends == nil {
+		return true
+	}
+	idleSince := d.lastArrival.Add(w.Rule.IdleTimeout)
+	for t, ps := range d.offsets {
+		for p, covered := range ps {
+			k := tp{t, p}
+			e, ok := w.ends[k]
+			if !ok || e.at.Before(idleSince) || e.end > max(covered, w.tpNext[k]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Tick closes what is due by time (lateness, idleness) in every domain
+// this instance owns. Run calls it periodically.
+func (w *Window) Tick() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := w.now()
+	for _, n := range w.sortedDomains() {
+		d := w.domains[n]
+		if d == nil || !w.owns(d) {
+			continue
+		}
+		if upTo, ok := w.due(d, now); ok {
+			if err := w.closeUpTo(d, upTo); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Run calls Tick every interval until ctx ends (live rule only).
+func (w *Window) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := w.Tick(); err != nil && ctx.Err() == nil {
+				w.log().Error("window: timed close failed", "err", err)
+			}
+		}
+	}
+}
+
+func (w *Window) owns(d *domainWindow) bool {
+	if !w.tracking {
+		return true
+	}
+	if !w.assigned {
+		return false
+	}
+	for t, ps := range d.offsets {
+		for p := range ps {
+			if !w.claims[tp{t, p}] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Flush checkpoints every owned domain holding samples not yet
+// checkpointed (graceful shutdown: a restart then needs no catch-up).
+func (w *Window) Flush() error {
+	if w.Store == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var errs []error
+	for _, name := range w.sortedDomains() {
+		if d := w.domains[name]; d.dirty && w.owns(d) {
+			errs = append(errs, w.checkpoint(d))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// retry runs f until it succeeds or the window's context ends:
+// infrastructure errors (broker away, rebalance) must hold the stream, not
+// poison it. Expected while a broker is away, so one line per attempt and
+// no stack.
+func (w *Window) retry(what string, f func() error) error {
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := f()
+		if err == nil || IsPermanent(err) {
+			return err
+		}
+		ctx := w.context()
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w (%w)", what, err, ctx.Err())
+		}
+		w.log().Warn("window: retrying", "what", what, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}

@@ -1,0 +1,245 @@
+package handlers
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"hots/codecs"
+	"hots/placement"
+)
+
+// liveData is a domain's checkpoint payload: the engine snapshot, the
+// ticks still open, where the run's moves put containers, and the clock.
+type liveData struct {
+	Engine    []byte              // placement.Engine.Snapshot (gob)
+	Open      []liveOpenTick      //
+	Overrides map[string]override // container -> host after a tick
+	Closed    int64
+	HasClosed bool
+}
+
+type liveOpenTick struct {
+	Tick    int64
+	Samples []placement.Sample
+}
+
+func lastClosed(d *domainWindow) int64 {
+	if d.hasClosed {
+		return d.closed
+	}
+	return math.MinInt64 / 2
+}
+
+func (w *Window) checkpoint(d *domainWindow) error {
+	e, err := w.Placer.Engine(d.name)
+	if err != nil {
+		return err
+	}
+	snap, err := e.Snapshot()
+	if err != nil {
+		return err
+	}
+	ld := liveData{Engine: snap, Overrides: map[string]override{}, Closed: d.closed, HasClosed: d.hasClosed}
+	for id, ov := range d.moved {
+		if ov.set {
+			ld.Overrides[d.ctrs.Name(int32(id))] = ov
+		}
+	}
+	for t, ot := range d.open {
+		ld.Open = append(ld.Open, liveOpenTick{Tick: t, Samples: ot.samples})
+	}
+	slices.SortFunc(ld.Open, func(a, b liveOpenTick) int { return int(a.Tick - b.Tick) })
+	data, err := encodeCheckpoint(ld)
+	if err != nil {
+		return err
+	}
+	cp := codecs.Checkpoint{LastClosedTick: lastClosed(d), Data: data, Offsets: d.offsets}
+	err = w.retry("checkpoint "+d.name, func() error {
+		err := w.Store.Save(w.context(), d.name, cp)
+		if errors.Is(err, ErrStaleCheckpoint) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	d.dirty = false
+	return nil
+}
+
+// loadCheckpoint reads a domain's checkpoint, retrying while the store is
+// unreachable.
+func (w *Window) loadCheckpoint(name string) (cp codecs.Checkpoint, ok bool, err error) {
+	if w.Store == nil {
+		return cp, false, nil
+	}
+	err = w.retry("load checkpoint "+name, func() error {
+		var e error
+		cp, ok, e = w.Store.Load(name)
+		return e
+	})
+	return cp, ok, err
+}
+
+// acquire returns the domain's state, restoring it from its checkpoint
+// and catching up on the partition when this instance sees the domain (or
+// the domain on this partition) for the first time.
+func (w *Window) acquire(name string, src tp, off int64) (*domainWindow, error) {
+	d := w.domains[name]
+	caught := 0
+	if d == nil {
+		cp, ok, err := w.loadCheckpoint(name)
+		if err != nil {
+			return nil, err
+		}
+		if d, err = w.restore(name, cp, ok); err != nil {
+			return nil, fmt.Errorf("domain %s: restore: %w", name, Permanent(err))
+		}
+		w.domains[d.name] = d
+		defer func() {
+			if w.OnRestored != nil {
+				w.OnRestored(name, ok, caught)
+			}
+		}()
+	}
+	if off < 0 || d.checked[src] {
+		return d, nil
+	}
+	d.checked[src] = true
+	if off <= d.offsets[src.topic][src.partition] || w.Replayer == nil {
+		return d, nil
+	}
+	n, err := w.catchUp(d, src, off)
+	caught += n
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// catchUp folds this domain's records of src from the offset its state
+// covers up to (not including) to.
+func (w *Window) catchUp(d *domainWindow, src tp, to int64) (int, error) {
+	from := d.offsets[src.topic][src.partition] // 0 when none: the partition's start
+	if to <= from || w.Replayer == nil {
+		return 0, nil
+	}
+	var recs []codecs.Record
+	if err := w.retry("catch up "+d.name, func() error {
+		var err error
+		recs, err = w.Replayer.ReadRange(w.context(), src.topic, src.partition, from, to)
+		return err
+	}); err != nil {
+		return 0, err
+	}
+	caught := 0
+	for _, r := range recs {
+		ss, err := codecs.DecodeSamplesJSON(r.Value, codecs.Position{Source: src.topic, Partition: src.partition, Offset: r.Offset}, r.Key, w.Fields)
+		if err != nil {
+			continue // it went to the poison queue the first time
+		}
+		var mine []placement.Sample
+		for _, s := range ss {
+			if s.Domain == d.name {
+				mine = append(mine, s)
+			}
+		}
+		if len(mine) == 0 {
+			continue
+		}
+		caught++
+		if err := w.foldAndClose(d, mine, src, r.Offset); err != nil {
+			return caught, err
+		}
+	}
+	return caught, nil
+}
+
+// restore builds a domain's window and engine from its checkpoint, or
+// new ones without (ok false).
+func (w *Window) restore(name string, cp codecs.Checkpoint, ok bool) (*domainWindow, error) {
+	d := newDomainWindow(name)
+	d.lastArrival = w.now()
+	if !ok {
+		e, err := placement.New(name, w.Placer.Params, w.Placer.Hosts)
+		if err != nil {
+			return nil, err
+		}
+		w.Placer.SetEngine(name, e)
+		return d, nil
+	}
+	var ld liveData
+	if err := decodeCheckpoint(cp.Data, &ld); err != nil {
+		return nil, err
+	}
+	e, err := placement.Restore(ld.Engine)
+	if err != nil {
+		return nil, err
+	}
+	// Capacities learnt since the checkpoint (node_meta, a nodes topic) win.
+	for _, h := range w.Placer.Hosts {
+		if err := e.SetHost(h); err != nil {
+			return nil, err
+		}
+	}
+	w.Placer.SetEngine(name, e)
+	c := addCursor{dw: d, now: w.now()}
+	received := w.stats.Samples
+	for _, ot := range ld.Open {
+		for i := range ot.Samples {
+			w.add(&c, ot.Samples[i])
+		}
+	}
+	w.stats.Samples = received // restored, not received: counted by their first owner
+	names := make([]string, 0, len(ld.Overrides))
+	for n := range ld.Overrides {
+		names = append(names, n)
+	}
+	slices.Sort(names) // ids in a deterministic order
+	for _, n := range names {
+		ov := ld.Overrides[n]
+		d.move(placement.Move{Container: n, NewHost: ov.Host, Tick: ov.After})
+	}
+	d.closed, d.hasClosed = ld.Closed, ld.HasClosed
+	for t, ps := range cp.Offsets {
+		d.offsets[t] = map[int32]int64{}
+		for p, o := range ps {
+			d.offsets[t][p] = o
+		}
+	}
+	return d, nil
+}
+
+// encodeCheckpoint writes a domain's state as gzipped gob. gob because
+// the engine snapshot is mostly float64s, which JSON would spell out as
+// decimals and then base64; the fastest gzip level because it is written
+// after every tick close, and it must stay compressed: the record has to
+// pass the producer's and broker's message size limits.
+func encodeCheckpoint(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	if err != nil {
+		return nil, err
+	}
+	if err := gob.NewEncoder(zw).Encode(v); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func decodeCheckpoint(b []byte, v any) error {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	return gob.NewDecoder(zr).Decode(v)
+}
