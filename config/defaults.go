@@ -59,7 +59,6 @@ var Keys = []KeyDoc{
 	{"connector.parameters.bad_input", "reject", "reject (set the record aside, count it, go on) or stop (fail the run)"},
 	{"connector.parameters.connector_url", "", "accepted for upstream compatibility; unused"},
 
-
 	{"logging.level", "INFO", "DEBUG, INFO, WARNING (WARN), ERROR or CRITICAL; case-insensitive"},
 	{"logging.filename", "", "log file; empty or null = stderr"},
 	{"logging.fmt", "text", "text or json; an upstream Python format string (with %(…)s) means text"},

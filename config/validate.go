@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	
+
 	"hots/placement"
 	"hots/placement/clustering"
 )

@@ -144,12 +144,14 @@ func (c *chanConnector) Initial(context.Context) (connectors.Initial, error) {
 func (c *chanConnector) Source() connectors.Source {
 	return connectors.Source{Subscriber: c.src, Topics: []string{"usage"}}
 }
-func (c *chanConnector) Sink() connectors.Sink { return connectors.Sink{Publisher: c.sink, Topic: "moves"} }
+func (c *chanConnector) Sink() connectors.Sink {
+	return connectors.Sink{Publisher: c.sink, Topic: "moves"}
+}
 func (c *chanConnector) Poison() connectors.Sink {
 	return connectors.Sink{Publisher: poisonRecorder(c.poisoned), Topic: "poison"}
 }
 func (c *chanConnector) Ticks() connectors.TickRule { return connectors.TickRule{} }
-func (c *chanConnector) Close() error                 { return nil }
+func (c *chanConnector) Close() error               { return nil }
 
 type poisonRecorder chan *message.Message
 

@@ -40,7 +40,7 @@ type Options struct {
 	// OnInitial, if set, gets the connector's initial data before the
 	// first sample (capacities for the run directory's figures).
 	OnInitial func(connectors.Initial)
-	Logger  *slog.Logger
+	Logger    *slog.Logger
 }
 
 // Result are the counts of one run.
@@ -188,7 +188,7 @@ func Run(ctx context.Context, cfg config.Config, conn connectors.Connector, opts
 	}}
 
 	p, err := build(routerConfig{conn: conn, decoder: decoder, window: w, placer: placer, retries: retries, log: log,
-		poison: &notifyingPublisher{Publisher: poison.Publisher, notify: reject},
+		poison:   &notifyingPublisher{Publisher: poison.Publisher, notify: reject},
 		stopping: func() bool { return ctx.Err() != nil }})
 	if err != nil {
 		return nil, err

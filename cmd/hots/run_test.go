@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"hots/config"
 	"hots/connectors"
 	"hots/connectors/file/sample"
-	"hots/config"
 	"hots/pipeline/rundir"
 )
 

@@ -56,4 +56,3 @@ func TestConformance(t *testing.T) {
 		},
 	})
 }
-
