@@ -2,6 +2,7 @@ package placement
 
 import (
 	"hots/placement/clustering"
+	"hots/placement/policy"
 )
 
 // Params tune the method for one domain. They mirror upstream's
@@ -45,6 +46,10 @@ type Params struct {
 	// period (upstream problem.parameters.initial_placement).
 	InitialPlacement bool   `json:"initial_placement"`
 	InitialMethod    string `json:"initial_method"`
+	// Policy chooses who decides the loops' moves: the HOTS method (the
+	// default) or one of the baselines it is measured against, on the same
+	// schedule, budget and cool-down.
+	Policy policy.Args `json:"policy"`
 	// Upstream switches the marginal costs to upstream HEAD's formulas for
 	// comparison runs: first metric only, raw values (no scaling), and the
 	// clustering distance that counts the label column (spec 3.3).
@@ -93,6 +98,7 @@ func SetDefaults(p *Params) {
 	if p.Clustering.K == 0 {
 		p.Clustering.K = DefaultK
 	}
+	policy.SetDefaults(&p.Policy)
 }
 
 func (p Params) tolClust() float64 {

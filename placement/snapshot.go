@@ -9,7 +9,7 @@ import (
 
 // snapshotVersion changes whenever the snapshot layout does, so a restore
 // never misreads an older checkpoint.
-const snapshotVersion = 2
+const snapshotVersion = 3
 
 type snapTick struct {
 	Tick int64     `json:"t"`
@@ -41,6 +41,7 @@ type snapshot struct {
 	PrevClust []snapGroup `json:"prev_clust"`
 	PrevPlace []snapGroup `json:"prev_place"`
 	MovedAt   [][2]int64  `json:"moved_at"`
+	Memory    []int       `json:"memory"`
 }
 
 // Snapshot serialises everything a restarted engine needs to go on exactly
@@ -54,7 +55,7 @@ func (e *Engine) Snapshot() ([]byte, error) {
 	sn := snapshot{
 		Version: snapshotVersion, Domain: e.domain, Params: e.p, Hosts: e.hosts,
 		Names: s.reg.names, Last: s.last, HasLast: s.hasLast,
-		Analysed: s.analysed, NextLoop: s.nextLoop,
+		Analysed: s.analysed, NextLoop: s.nextLoop, Memory: s.memory,
 	}
 	for _, ct := range s.ticks {
 		sn.Ticks = append(sn.Ticks, snapTick{ct.tick, ct.cont, ct.host, ct.vals})
@@ -139,6 +140,7 @@ func Restore(data []byte) (*Engine, error) {
 	for _, p := range sn.MovedAt {
 		s.movedAt[int32(p[0])] = p[1]
 	}
+	s.memory = sn.Memory
 	s.prevClust = restoreTable(sn.PrevClust, len(sn.Names))
 	s.prevPlace = restoreTable(sn.PrevPlace, len(sn.Names))
 	return e, nil

@@ -27,6 +27,8 @@ type state struct {
 	prevClust *pairTable
 	prevPlace *pairTable
 	movedAt   map[int32]int64
+	// memory is the baseline policy's per-host counters (policy.Problem).
+	memory []int
 }
 
 func newState(e *Engine) *state {
@@ -115,6 +117,9 @@ func (e *Engine) CloseTick(b TickBatch) (*Decision, error) {
 		return d, err
 	case s.analysed && b.Tick >= s.nextLoop:
 		s.nextLoop = b.Tick + int64(e.p.TickIncrement)
+		if e.pol != nil {
+			return s.rebalance()
+		}
 		return s.loop()
 	}
 	return nil, nil

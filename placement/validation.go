@@ -56,6 +56,9 @@ func (p Params) Validate() error {
 	default:
 		return &FieldError{"initial_method", p.InitialMethod, "one of distant_pairwise, ffd, spread"}
 	}
+	if err := p.Policy.Validate(); err != nil {
+		return &FieldError{"policy", p.Policy.Name, err.Error()}
+	}
 	switch p.Clustering.Method {
 	case "kmeans", "stream_kmeans", "hierarchical", "spectral":
 	default:
