@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"hots/placement"
+	"hots/placement/policy"
+	"hots/placement/policy/lownodeload"
 )
 
 // KeyDoc documents one configuration key. The defaults map and the README
@@ -44,6 +46,14 @@ var Keys = []KeyDoc{
 	{"problem.parameters.cooldown_ticks", 0, "ticks before a moved container may move again; 0 = one window"},
 	{"problem.parameters.headroom", placement.DefaultHeadroom, "fraction of capacity a move target may reach over the window, within (0, 1]"},
 	{"problem.parameters.history_ticks", 0, "closed ticks a target's capacity is checked over; at least window_duration"},
+	{"problem.parameters.margin", placement.DefaultMargin, "safety margin of a move target: its peak plus margin × RMS of the combined load's tick-to-tick changes must fit; 0 = default"},
+	{"problem.parameters.forecast_z", placement.DefaultForecastZ, "a host is relieved when its window mean + forecast_z standard deviations exceeds capacity; 0 = default"},
+	{"problem.parameters.relief_ticks", placement.DefaultReliefTicks, "a host is relieved when the current placement would have overloaded it at this many ticks of the history"},
+	{"problem.parameters.conflict_moves", false, "let the placement conflict graph move containers (upstream's re-placement); off: it bought fewer cells per move than relief on every shared trace"},
+	{"problem.parameters.policy", policy.HOTS, "who decides the loops' moves: hots (the method), lownodeload (threshold rebalancer baseline) or none (no moves); same schedule, budget and cool-down"},
+	{"problem.parameters.lownodeload.low", lownodeload.DefaultLow, "lownodeload: a host whose window-mean utilisation is below this on every metric may receive"},
+	{"problem.parameters.lownodeload.high", lownodeload.DefaultHigh, "lownodeload: a host above this on some metric is abnormal; targets must stay below it"},
+	{"problem.parameters.lownodeload.debounce", lownodeload.DefaultDebounce, "lownodeload: consecutive abnormal loops before a host is relieved"},
 	{"problem.parameters.upstream", false, "use upstream HEAD's marginal-cost formulas (first metric, raw values) for comparison runs"},
 
 	{"connector.type", "file", "file (CSV replay) or kafka (live)"},

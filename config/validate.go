@@ -8,6 +8,8 @@ import (
 
 	"hots/placement"
 	"hots/placement/clustering"
+	"hots/placement/policy"
+	"hots/placement/policy/lownodeload"
 )
 
 // Error is an invalid value, named by its configuration key.
@@ -112,6 +114,10 @@ var paramKeys = map[string]string{
 	"initial_placement": "problem.parameters.initial_placement",
 	"clustering.method": "clustering.method",
 	"upstream":          "problem.parameters.upstream",
+	"margin":            "problem.parameters.margin",
+	"forecast_z":        "problem.parameters.forecast_z",
+	"relief_ticks":      "problem.parameters.relief_ticks",
+	"policy":            "problem.parameters.policy",
 }
 
 func (c Config) keyOf(field string) string {
@@ -162,6 +168,12 @@ func (c Config) EngineParams() placement.Params {
 		InitialPlacement: pp.InitialPlacement,
 		InitialMethod:    pp.InitialMethod,
 		Upstream:         pp.Upstream,
+		Margin:           pp.Margin,
+		ForecastZ:        pp.ForecastZ,
+		ReliefTicks:      pp.ReliefTicks,
+		ConflictMoves:    pp.ConflictMoves,
+		Policy: policy.Args{Name: pp.Policy, LowNodeLoad: lownodeload.Args{
+			Low: pp.LowNodeLoad.Low, High: pp.LowNodeLoad.High, Debounce: pp.LowNodeLoad.Debounce}},
 		Clustering: clustering.Args{
 			Method:   clusteringMethod(cl.Method),
 			K:        k,

@@ -40,6 +40,24 @@ type Params struct {
 	// than the window): on syn_n200 window-only feasibility leaves 13
 	// overloaded cells after the first loop, 4 windows leave 1.
 	HistoryTicks int `json:"history_ticks"`
+	// Margin scales the safety margin a move target keeps: its peak over
+	// the span plus Margin times the root mean square of the combined
+	// series' tick-to-tick changes must stay within Headroom×capacity.
+	// Zero means DefaultMargin.
+	Margin float64 `json:"margin"`
+	// ForecastZ: a host is relieved when its window mean plus ForecastZ
+	// standard deviations exceeds capacity. Zero means DefaultForecastZ.
+	ForecastZ float64 `json:"forecast_z"`
+	// ReliefTicks: a host is relieved when the current placement would
+	// have overloaded it at this many ticks of the span. Zero means
+	// DefaultReliefTicks.
+	ReliefTicks int `json:"relief_ticks"`
+	// ConflictMoves lets the placement conflict graph move containers
+	// whose move lowers the two hosts' energy (upstream's re-placement).
+	// Off by default: on every shared trace where it moves anything it
+	// bought fewer overloaded cells per move than relief (pl_20110322:
+	// 566 moves for 68 cells against 88 for 81; syn_n200: 1 cell against 0).
+	ConflictMoves bool `json:"conflict_moves"`
 	// Clustering method and its arguments.
 	Clustering clustering.Args `json:"clustering"`
 	// InitialPlacement runs InitialMethod at the end of the analysis
@@ -67,6 +85,9 @@ const (
 	DefaultK              = 3
 	DefaultInitialMethod  = "distant_pairwise"
 	DefaultHistoryWindows = 4
+	DefaultMargin         = 1.0
+	DefaultForecastZ      = 1.9
+	DefaultReliefTicks    = 3
 )
 
 // SetDefaults fills zero fields.
@@ -88,6 +109,15 @@ func SetDefaults(p *Params) {
 	}
 	if p.Headroom == 0 {
 		p.Headroom = DefaultHeadroom
+	}
+	if p.Margin == 0 {
+		p.Margin = DefaultMargin
+	}
+	if p.ForecastZ == 0 {
+		p.ForecastZ = DefaultForecastZ
+	}
+	if p.ReliefTicks == 0 {
+		p.ReliefTicks = DefaultReliefTicks
 	}
 	if p.InitialMethod == "" {
 		p.InitialMethod = DefaultInitialMethod

@@ -46,6 +46,12 @@ func (p Params) Validate() error {
 		return &FieldError{"cooldown_ticks", p.CooldownTicks, "must be >= 0 (0 = one window)"}
 	case p.Headroom <= 0 || p.Headroom > 1:
 		return &FieldError{"headroom", p.Headroom, "must be within (0, 1]"}
+	case p.Margin < 0:
+		return &FieldError{"margin", p.Margin, "must be >= 0"}
+	case p.ForecastZ < 0:
+		return &FieldError{"forecast_z", p.ForecastZ, "must be >= 0"}
+	case p.ReliefTicks < 1:
+		return &FieldError{"relief_ticks", p.ReliefTicks, "must be at least 1 tick"}
 	case p.HistoryTicks < 0:
 		return &FieldError{"history_ticks", p.HistoryTicks, "must be >= 0"}
 	case p.Clustering.K < 1:
