@@ -47,7 +47,7 @@ var Keys = []KeyDoc{
 	{"problem.parameters.headroom", placement.DefaultHeadroom, "fraction of capacity a move target may reach over the window, within (0, 1]"},
 	{"problem.parameters.history_ticks", 0, "closed ticks a target's capacity is checked over; at least window_duration"},
 	{"problem.parameters.margin", placement.DefaultMargin, "safety margin of a move target: its peak plus margin × RMS of the combined load's tick-to-tick changes must fit; 0 = default"},
-	{"problem.parameters.forecast_z", placement.DefaultForecastZ, "a host is relieved when its window mean + forecast_z standard deviations exceeds capacity; 0 = default"},
+	{"problem.parameters.forecast_z", placement.DefaultForecastZ, "a host is relieved when its window mean + forecast_z standard deviations of its history load exceeds capacity; 0 = default"},
 	{"problem.parameters.relief_ticks", placement.DefaultReliefTicks, "a host is relieved when the current placement would have overloaded it at this many ticks of the history"},
 	{"problem.parameters.conflict_moves", false, "let the placement conflict graph move containers (upstream's re-placement); off: it bought fewer cells per move than relief on every shared trace"},
 	{"problem.parameters.policy", policy.HOTS, "who decides the loops' moves: hots (the method), lownodeload (threshold rebalancer baseline) or none (no moves); same schedule, budget and cool-down"},

@@ -46,7 +46,8 @@ type Params struct {
 	// Zero means DefaultMargin.
 	Margin float64 `json:"margin"`
 	// ForecastZ: a host is relieved when its window mean plus ForecastZ
-	// standard deviations exceeds capacity. Zero means DefaultForecastZ.
+	// standard deviations of its load over the span exceeds capacity. Zero
+	// means DefaultForecastZ.
 	ForecastZ float64 `json:"forecast_z"`
 	// ReliefTicks: a host is relieved when the current placement would
 	// have overloaded it at this many ticks of the span. Zero means
@@ -54,9 +55,10 @@ type Params struct {
 	ReliefTicks int `json:"relief_ticks"`
 	// ConflictMoves lets the placement conflict graph move containers
 	// whose move lowers the two hosts' energy (upstream's re-placement).
-	// Off by default: on every shared trace where it moves anything it
-	// bought fewer overloaded cells per move than relief (pl_20110322:
-	// 566 moves for 68 cells against 88 for 81; syn_n200: 1 cell against 0).
+	// Off by default: measured with hots compare, it buys little per move
+	// on top of relief (pl_20110322: 64 cells with 1,455 moves against 75
+	// with 83; syn_n200 and syn_n400: the same cells with 50 and 105 moves
+	// against 40 and 74).
 	ConflictMoves bool `json:"conflict_moves"`
 	// Clustering method and its arguments.
 	Clustering clustering.Args `json:"clustering"`
@@ -86,7 +88,7 @@ const (
 	DefaultInitialMethod  = "distant_pairwise"
 	DefaultHistoryWindows = 4
 	DefaultMargin         = 1.0
-	DefaultForecastZ      = 1.9
+	DefaultForecastZ      = 2.0
 	DefaultReliefTicks    = 3
 )
 
