@@ -233,7 +233,7 @@ func readCompareTrace(cfg config.Config) (*compareTrace, error) {
 // counted ticks.
 func replayPolicy(p placement.Params, tr *compareTrace, from *int64) (*PolicyResult, []placement.Move, error) {
 	acc := kpi.New(p.Metrics, tr.capacity)
-	churn := kpi.NewChurn(tr.capacity, p.WindowDuration, p.TickIncrement)
+	churn := kpi.NewChurn(tr.capacity)
 	res := &PolicyResult{Policy: p.Policy.Name}
 	perTick := map[int64]int{}
 	var moves []placement.Move
@@ -301,7 +301,7 @@ func replayPolicy(p placement.Params, tr *compareTrace, from *int64) (*PolicyRes
 		res.CellsPerTick = append(res.CellsPerTick, TickCount{Tick: t, Cells: perTick[t]})
 	}
 	res.Totals = acc.Totals()
-	res.Churn = churn.Totals()
+	res.Churn = churn.Totals(p.WindowDuration, p.TickIncrement)
 	if res.Loops > 0 {
 		res.LoopSecondsMean = loopTotal / float64(res.Loops)
 	}

@@ -2,6 +2,7 @@ package kpi
 
 import (
 	"math"
+	"slices"
 
 	"hots/placement/capacity"
 )
@@ -29,70 +30,47 @@ type Churn struct {
 
 // ChurnAccumulator folds ticks and moves into Churn. Feed a tick's loads
 // before the moves decided at that tick (a move at tick t applies from
-// t+1). Memory is O(hosts + containers moved + moves within the horizon).
+// t+1). It keeps the moves and each host's overloaded ticks, so the window
+// and horizon can be chosen when the totals are read (a run directory
+// learns them from the decisions). Memory is O(moves + overloaded cells).
 type ChurnAccumulator struct {
 	c        Churn
 	cap      map[string][]float64
-	lastOver map[string]int64
-	// last host each moved container left and went to
-	from, to map[string]string
-	pending  []pendingMove
+	overAt   map[string][]int64 // host → overloaded ticks, ascending
+	from, to map[string]string  // last host each moved container left and went to
+	moves    []churnMove
 }
 
-type pendingMove struct {
-	host     string
-	deadline int64
+type churnMove struct {
+	tick     int64
+	from, to string
 }
 
-// NewChurn returns an empty accumulator. window is the span (in ticks)
-// a source host's calm is judged over, horizon how many ticks after a
-// move its target is watched.
-func NewChurn(capacity map[string][]float64, window, horizon int) *ChurnAccumulator {
-	return &ChurnAccumulator{
-		c:        Churn{Window: window, Horizon: horizon},
-		cap:      capacity,
-		lastOver: map[string]int64{},
-		from:     map[string]string{},
-		to:       map[string]string{},
+// NewChurn returns an empty accumulator for the given host capacities.
+func NewChurn(capacity map[string][]float64) *ChurnAccumulator {
+	a := &ChurnAccumulator{cap: map[string][]float64{}, overAt: map[string][]int64{}, from: map[string]string{}, to: map[string]string{}}
+	for h, c := range capacity {
+		a.cap[h] = c
 	}
+	return a
 }
 
 // SetCapacity declares or changes a host's capacity.
 func (a *ChurnAccumulator) SetCapacity(host string, cap []float64) { a.cap[host] = cap }
 
-func (a *ChurnAccumulator) overloaded(host string, load []float64) bool {
-	cp := a.cap[host]
-	for m, v := range load {
-		if m < len(cp) && cp[m] > 0 && !math.IsInf(cp[m], 0) && capacity.CellOverloaded(v, cp[m]) {
-			return true
-		}
-	}
-	return false
-}
-
 // AddTick folds one closed tick's actual host loads (after moves).
 func (a *ChurnAccumulator) AddTick(tick int64, load map[string][]float64) {
 	for h, l := range load {
-		if a.overloaded(h, l) {
-			a.lastOver[h] = tick
+		cp := a.cap[h]
+		for m, v := range l {
+			if m < len(cp) && cp[m] > 0 && !math.IsInf(cp[m], 0) && capacity.CellOverloaded(v, cp[m]) {
+				if ts := a.overAt[h]; len(ts) == 0 || ts[len(ts)-1] < tick {
+					a.overAt[h] = append(ts, tick)
+				}
+				break
+			}
 		}
 	}
-	kept := a.pending[:0]
-	for _, p := range a.pending {
-		switch {
-		case tick > p.deadline:
-		case a.overloadedAt(p.host, tick):
-			a.c.MovesIntoOverload++
-		default:
-			kept = append(kept, p)
-		}
-	}
-	a.pending = kept
-}
-
-func (a *ChurnAccumulator) overloadedAt(host string, tick int64) bool {
-	t, ok := a.lastOver[host]
-	return ok && t == tick
 }
 
 // AddMove folds one move decided at tick.
@@ -107,11 +85,29 @@ func (a *ChurnAccumulator) AddMove(tick int64, container, from, to string) {
 		a.c.ContainersMoved++
 	}
 	a.from[container], a.to[container] = from, to
-	if t, ok := a.lastOver[from]; !ok || t <= tick-int64(a.c.Window) {
-		a.c.MovesOffCalm++
-	}
-	a.pending = append(a.pending, pendingMove{host: to, deadline: tick + int64(a.c.Horizon)})
+	a.moves = append(a.moves, churnMove{tick, from, to})
 }
 
-// Totals returns the figures so far.
-func (a *ChurnAccumulator) Totals() Churn { return a.c }
+// overloadedIn reports whether host had an overloaded tick in [lo, hi].
+func (a *ChurnAccumulator) overloadedIn(host string, lo, hi int64) bool {
+	ts := a.overAt[host]
+	i, _ := slices.BinarySearch(ts, lo)
+	return i < len(ts) && ts[i] <= hi
+}
+
+// Totals returns the figures so far, judging a source's calm over the
+// window ticks up to each move and a target over the horizon ticks after.
+// A move whose horizon has not fully passed counts with the ticks seen.
+func (a *ChurnAccumulator) Totals(window, horizon int) Churn {
+	c := a.c
+	c.Window, c.Horizon = window, horizon
+	for _, m := range a.moves {
+		if !a.overloadedIn(m.from, m.tick-int64(window)+1, m.tick) {
+			c.MovesOffCalm++
+		}
+		if a.overloadedIn(m.to, m.tick+1, m.tick+int64(horizon)) {
+			c.MovesIntoOverload++
+		}
+	}
+	return c
+}
