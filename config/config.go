@@ -53,6 +53,7 @@ type Problem struct {
 type ProblemParameters struct {
 	InitialPlacement bool    `koanf:"initial_placement" json:"initial_placement"`
 	InitialMethod    string  `koanf:"initial_method" json:"initial_method"`
+	InitialTolMove   float64 `koanf:"initial_tol_move" json:"initial_tol_move"`
 	Tol              float64 `koanf:"tol" json:"tol"`
 	TolClust         float64 `koanf:"tol_clust" json:"tol_clust"`
 	TolPlace         float64 `koanf:"tol_place" json:"tol_place"`

@@ -66,6 +66,9 @@ type Params struct {
 	// period (upstream problem.parameters.initial_placement).
 	InitialPlacement bool   `json:"initial_placement"`
 	InitialMethod    string `json:"initial_method"`
+	// InitialTolMove is the fraction of containers the initial placement
+	// may move (rounded up); zero means TolMove.
+	InitialTolMove float64 `json:"initial_tol_move"`
 	// Policy chooses who decides the loops' moves: the HOTS method (the
 	// default) or one of the baselines it is measured against, on the same
 	// schedule, budget and cool-down.
@@ -162,4 +165,11 @@ func (p Params) history() int {
 		return p.HistoryTicks
 	}
 	return p.WindowDuration
+}
+
+func (p Params) initialTolMove() float64 {
+	if p.InitialTolMove > 0 {
+		return p.InitialTolMove
+	}
+	return p.TolMove
 }

@@ -42,6 +42,8 @@ func (p Params) Validate() error {
 		return &FieldError{"tol_place", p.TolPlace, "must be >= 0"}
 	case p.TolMove < 0 || p.TolMove > 1:
 		return &FieldError{"tol_move", p.TolMove, "must be within [0, 1]"}
+	case p.InitialTolMove < 0 || p.InitialTolMove > 1:
+		return &FieldError{"initial_tol_move", p.InitialTolMove, "must be within [0, 1] (0 = tol_move)"}
 	case p.CooldownTicks < 0:
 		return &FieldError{"cooldown_ticks", p.CooldownTicks, "must be >= 0 (0 = one window)"}
 	case p.Headroom <= 0 || p.Headroom > 1:

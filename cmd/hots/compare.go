@@ -348,13 +348,13 @@ func compareColumns(metrics []string) ([]string, func(PolicyResult) []string) {
 		return strings.Join(out, "/")
 	}
 	m := strings.Join(metrics, "/")
-	head := []string{"policy", "overloaded cells", "cells " + m, "excess " + m, "spread " + m, "peak util " + m,
+	head := []string{"policy", "overloaded cells", "cells " + m, "excess " + m, "spread " + m, "peak util " + m, "load variance " + m,
 		"moves", "containers moved", "re-moves", "moves back", "moves off calm hosts", "moves into overload",
 		"hosts used", "loop ms mean", "loop ms max"}
 	row := func(r PolicyResult) []string {
 		t, c := r.Totals, r.Churn
 		return []string{r.Policy, strconv.Itoa(t.OverloadedCellsAny), ints(t.OverloadedCells), per(t.Excess, "%.1f"),
-			per(t.MeanSpread, "%.3f"), per(t.PeakUtil, "%.3f"),
+			per(t.MeanSpread, "%.3f"), per(t.PeakUtil, "%.3f"), per(t.LoadVariance, "%.3f"),
 			strconv.Itoa(c.Moves), strconv.Itoa(c.ContainersMoved), strconv.Itoa(c.ReMoves), strconv.Itoa(c.MovesBack),
 			strconv.Itoa(c.MovesOffCalm), strconv.Itoa(c.MovesIntoOverload), strconv.Itoa(t.HostsUsed),
 			fmt.Sprintf("%.1f", 1000*r.LoopSecondsMean), fmt.Sprintf("%.1f", 1000*r.LoopSecondsMax)}
