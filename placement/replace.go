@@ -286,17 +286,6 @@ func moveEnergyGain(lf, lt, x capacity.Series, cf, ct []float64) float64 {
 	return -d
 }
 
-func (ev *evaluation) span() int { return len(ev.v.ticks) }
-
-// tail views the last w ticks of a series without copying.
-func tail(s capacity.Series, w int) capacity.Series {
-	out := make(capacity.Series, len(s))
-	for m := range s {
-		out[m] = s[m][len(s[m])-w:]
-	}
-	return out
-}
-
 // scaledPeak is a container's largest demand as a fraction of the largest
 // capacity of each metric: the order "largest first" uses.
 func (ev *evaluation) scaledPeak(i int) float64 {

@@ -235,7 +235,6 @@ func replayPolicy(p placement.Params, tr *compareTrace, from *int64) (*PolicyRes
 	acc := kpi.New(p.Metrics, tr.capacity)
 	churn := kpi.NewChurn(tr.capacity)
 	res := &PolicyResult{Policy: p.Policy.Name}
-	perTick := map[int64]int{}
 	var moves []placement.Move
 	var loopTotal float64
 	// Domains are independent; their ticks are folded in tick order so the
@@ -297,8 +296,7 @@ func replayPolicy(p placement.Params, tr *compareTrace, from *int64) (*PolicyRes
 		}
 		before := acc.Totals().OverloadedCellsAny
 		acc.AddTick(t, loads[t])
-		perTick[t] = acc.Totals().OverloadedCellsAny - before
-		res.CellsPerTick = append(res.CellsPerTick, TickCount{Tick: t, Cells: perTick[t]})
+		res.CellsPerTick = append(res.CellsPerTick, TickCount{Tick: t, Cells: acc.Totals().OverloadedCellsAny - before})
 	}
 	res.Totals = acc.Totals()
 	res.Churn = churn.Totals(p.WindowDuration, p.TickIncrement)
