@@ -77,6 +77,7 @@ type Problem struct {
 type ProblemParameters struct {
 	InitialPlacement bool    `koanf:"initial_placement" json:"initial_placement"`
 	InitialMethod    string  `koanf:"initial_method" json:"initial_method"`
+	InitialTolMove   float64 `koanf:"initial_tol_move" json:"initial_tol_move"`
 	Tol              float64 `koanf:"tol" json:"tol"`
 	TolClust         float64 `koanf:"tol_clust" json:"tol_clust"`
 	TolPlace         float64 `koanf:"tol_place" json:"tol_place"`
@@ -85,6 +86,20 @@ type ProblemParameters struct {
 	Headroom         float64 `koanf:"headroom" json:"headroom"`
 	HistoryTicks     int     `koanf:"history_ticks" json:"history_ticks"`
 	Upstream         bool    `koanf:"upstream" json:"upstream"`
+	Margin           float64 `koanf:"margin" json:"margin"`
+	ForecastZ        float64 `koanf:"forecast_z" json:"forecast_z"`
+	ReliefTicks      int     `koanf:"relief_ticks" json:"relief_ticks"`
+	ConflictMoves    bool    `koanf:"conflict_moves" json:"conflict_moves"`
+	// Policy is who decides the loops' moves: hots, or a baseline.
+	Policy      string      `koanf:"policy" json:"policy"`
+	LowNodeLoad LowNodeLoad `koanf:"lownodeload" json:"lownodeload"`
+}
+
+// LowNodeLoad are the lownodeload baseline's parameters.
+type LowNodeLoad struct {
+	Low      float64 `koanf:"low" json:"low"`
+	High     float64 `koanf:"high" json:"high"`
+	Debounce int     `koanf:"debounce" json:"debounce"`
 }
 
 // Connector is upstream's connector block. Type names a registered

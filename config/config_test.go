@@ -11,6 +11,8 @@ import (
 
 	"hots/placement"
 	"hots/placement/clustering"
+	"hots/placement/policy"
+	"hots/placement/policy/lownodeload"
 )
 
 func flags(t *testing.T, args ...string) *pflag.FlagSet {
@@ -103,11 +105,15 @@ func TestUpstreamSamples(t *testing.T) {
 		{"testdata/head_sample.json", placement.Params{
 			Metrics: []string{"cpu"}, SepTime: 3, WindowDuration: 3, TickIncrement: 2,
 			Tol: 0.1, TolMove: 0.5, Headroom: 1, InitialMethod: "distant_pairwise",
+			Margin: placement.DefaultMargin, ForecastZ: placement.DefaultForecastZ, ReliefTicks: placement.DefaultReliefTicks,
+			Policy:     policy.Args{Name: policy.HOTS, LowNodeLoad: lownodeload.Args{Low: lownodeload.DefaultLow, High: lownodeload.DefaultHigh, Debounce: lownodeload.DefaultDebounce}},
 			Clustering: clustering.Args{Method: "kmeans", K: 3, Linkage: "ward"},
 		}, "file", nil},
 		{"testdata/head_kafka_sample.json", placement.Params{
 			Metrics: []string{"cpu"}, SepTime: 10, WindowDuration: 3, TickIncrement: 3,
 			Tol: 0.1, TolMove: 0.2, Headroom: 1, InitialMethod: "distant_pairwise",
+			Margin: placement.DefaultMargin, ForecastZ: placement.DefaultForecastZ, ReliefTicks: placement.DefaultReliefTicks,
+			Policy:     policy.Args{Name: policy.HOTS, LowNodeLoad: lownodeload.Args{Low: lownodeload.DefaultLow, High: lownodeload.DefaultHigh, Debounce: lownodeload.DefaultDebounce}},
 			Clustering: clustering.Args{Method: "kmeans", K: 3, Linkage: "ward"},
 		}, "kafka", []string{"data_folder", "host_field", "individual_field", "metrics", "tick_field"}},
 	}
@@ -165,6 +171,8 @@ func TestLegacyParams(t *testing.T) {
 	want := placement.Params{
 		Metrics: []string{"cpu"}, SepTime: 4, WindowDuration: 4, TickIncrement: 3,
 		Tol: 0.1, TolClust: 0.3, TolPlace: 0.4, TolMove: 0.5, Headroom: 1, InitialMethod: "distant_pairwise",
+		Margin: placement.DefaultMargin, ForecastZ: placement.DefaultForecastZ, ReliefTicks: placement.DefaultReliefTicks,
+		Policy:     policy.Args{Name: policy.HOTS, LowNodeLoad: lownodeload.Args{Low: lownodeload.DefaultLow, High: lownodeload.DefaultHigh, Debounce: lownodeload.DefaultDebounce}},
 		Clustering: clustering.Args{Method: "spectral", K: 2, Linkage: "ward"},
 	}
 	if got := cfg.EngineParams(); !reflect.DeepEqual(got, want) {

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"hots/placement"
+	"hots/placement/policy"
+	"hots/placement/policy/lownodeload"
 )
 
 // KeyDoc documents one configuration key. The defaults map and the README
@@ -37,6 +39,7 @@ var Keys = []KeyDoc{
 	{"problem.type", "placement", "must be placement (the only upstream problem)"},
 	{"problem.parameters.initial_placement", true, "run the initial placement heuristic at sep_time; bool or 0/1"},
 	{"problem.parameters.initial_method", placement.DefaultInitialMethod, "initial heuristic: distant_pairwise, ffd or spread"},
+	{"problem.parameters.initial_tol_move", 0.0, "fraction of containers the initial placement may move, best energy gain first; 0 = tol_move"},
 	{"problem.parameters.tol", placement.DefaultTol, "conflict threshold on marginal-cost changes, both graphs"},
 	{"problem.parameters.tol_clust", 0.0, "clustering-graph threshold (thesis ε_C); 0 = tol"},
 	{"problem.parameters.tol_place", 0.0, "placement-graph threshold (thesis ε_A); 0 = tol"},
@@ -44,6 +47,14 @@ var Keys = []KeyDoc{
 	{"problem.parameters.cooldown_ticks", 0, "ticks before a moved container may move again; 0 = one window"},
 	{"problem.parameters.headroom", placement.DefaultHeadroom, "fraction of capacity a move target may reach over the window, within (0, 1]"},
 	{"problem.parameters.history_ticks", 0, "closed ticks a target's capacity is checked over; at least window_duration"},
+	{"problem.parameters.margin", placement.DefaultMargin, "safety margin of a move target: its peak plus margin × RMS of the combined load's tick-to-tick changes must fit; 0 = default"},
+	{"problem.parameters.forecast_z", placement.DefaultForecastZ, "a host is relieved when its window mean + forecast_z standard deviations of its history load exceeds capacity; 0 = default"},
+	{"problem.parameters.relief_ticks", placement.DefaultReliefTicks, "a host is relieved when the current placement would have overloaded it at this many ticks of the history"},
+	{"problem.parameters.conflict_moves", false, "let the placement conflict graph move containers (upstream's re-placement); off by default: on pl_20110322 it removes 11 more cells for 1,372 more moves, on syn_n200/syn_n400 none (README, method)"},
+	{"problem.parameters.policy", policy.HOTS, "who decides the loops' moves: hots (the method), lownodeload (threshold rebalancer baseline) or none (no moves); same schedule, budget and cool-down"},
+	{"problem.parameters.lownodeload.low", lownodeload.DefaultLow, "lownodeload: a host whose window-mean utilisation is below this on every metric may receive"},
+	{"problem.parameters.lownodeload.high", lownodeload.DefaultHigh, "lownodeload: a host above this on some metric is abnormal; targets must stay below it"},
+	{"problem.parameters.lownodeload.debounce", lownodeload.DefaultDebounce, "lownodeload: consecutive abnormal loops before a host is relieved"},
 	{"problem.parameters.upstream", false, "use upstream HEAD's marginal-cost formulas (first metric, raw values) for comparison runs"},
 
 	{"connector.type", "file", "the registered connector to run: file (CSV replay), kafka (live), http (posted usage); see the connector tables below"},

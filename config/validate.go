@@ -7,6 +7,8 @@ import (
 
 	"hots/placement"
 	"hots/placement/clustering"
+	"hots/placement/policy"
+	"hots/placement/policy/lownodeload"
 )
 
 // Error is an invalid value, named by its configuration key.
@@ -101,8 +103,13 @@ var paramKeys = map[string]string{
 	"history_ticks":     "problem.parameters.history_ticks",
 	"initial_method":    "problem.parameters.initial_method",
 	"initial_placement": "problem.parameters.initial_placement",
+	"initial_tol_move":  "problem.parameters.initial_tol_move",
 	"clustering.method": "clustering.method",
 	"upstream":          "problem.parameters.upstream",
+	"margin":            "problem.parameters.margin",
+	"forecast_z":        "problem.parameters.forecast_z",
+	"relief_ticks":      "problem.parameters.relief_ticks",
+	"policy":            "problem.parameters.policy",
 }
 
 func (c Config) keyOf(field string) string {
@@ -152,7 +159,14 @@ func (c Config) EngineParams() placement.Params {
 		HistoryTicks:     pp.HistoryTicks,
 		InitialPlacement: pp.InitialPlacement,
 		InitialMethod:    pp.InitialMethod,
+		InitialTolMove:   pp.InitialTolMove,
 		Upstream:         pp.Upstream,
+		Margin:           pp.Margin,
+		ForecastZ:        pp.ForecastZ,
+		ReliefTicks:      pp.ReliefTicks,
+		ConflictMoves:    pp.ConflictMoves,
+		Policy: policy.Args{Name: pp.Policy, LowNodeLoad: lownodeload.Args{
+			Low: pp.LowNodeLoad.Low, High: pp.LowNodeLoad.High, Debounce: pp.LowNodeLoad.Debounce}},
 		Clustering: clustering.Args{
 			Method:   clusteringMethod(cl.Method),
 			K:        k,

@@ -3,6 +3,8 @@ package placement
 import (
 	"errors"
 	"fmt"
+
+	"hots/placement/policy"
 )
 
 // ErrLateTick is returned by CloseTick for a tick at or before the last
@@ -18,6 +20,9 @@ type Engine struct {
 	hosts  []Host
 	hostIx map[string]int
 	st     *state
+	// pol is the baseline policy deciding the loops, nil for the HOTS
+	// method.
+	pol policy.Policy
 }
 
 // New returns an engine for one domain. hosts is node_meta in file order;
@@ -32,6 +37,11 @@ func New(domain string, p Params, hosts []Host) (*Engine, error) {
 		domain = DefaultDomain
 	}
 	e := &Engine{domain: domain, p: p, hostIx: map[string]int{}}
+	pol, err := policy.New(p.Policy)
+	if err != nil {
+		return nil, err
+	}
+	e.pol = pol
 	for _, h := range hosts {
 		if err := e.SetHost(h); err != nil {
 			return nil, err

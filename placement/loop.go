@@ -66,7 +66,7 @@ func (s *state) analyse() (*Decision, error) {
 		s.labels[id] = labels[i]
 	}
 	d := &Decision{Domain: e.domain, Tick: ev.tick, Kind: "initial"}
-	if e.p.InitialPlacement {
+	if e.p.InitialPlacement && e.pol == nil {
 		if err := ev.initialPlacement(); err != nil {
 			return nil, err
 		}

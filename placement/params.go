@@ -2,6 +2,7 @@ package placement
 
 import (
 	"hots/placement/clustering"
+	"hots/placement/policy"
 )
 
 // Params tune the method for one domain. They mirror upstream's
@@ -39,12 +40,39 @@ type Params struct {
 	// than the window): on syn_n200 window-only feasibility leaves 13
 	// overloaded cells after the first loop, 4 windows leave 1.
 	HistoryTicks int `json:"history_ticks"`
+	// Margin scales the safety margin a move target keeps: its peak over
+	// the span plus Margin times the root mean square of the combined
+	// series' tick-to-tick changes must stay within Headroom×capacity.
+	// Zero means DefaultMargin.
+	Margin float64 `json:"margin"`
+	// ForecastZ: a host is relieved when its window mean plus ForecastZ
+	// standard deviations of its load over the span exceeds capacity. Zero
+	// means DefaultForecastZ.
+	ForecastZ float64 `json:"forecast_z"`
+	// ReliefTicks: a host is relieved when the current placement would
+	// have overloaded it at this many ticks of the span. Zero means
+	// DefaultReliefTicks.
+	ReliefTicks int `json:"relief_ticks"`
+	// ConflictMoves lets the placement conflict graph move containers
+	// whose move lowers the two hosts' energy (upstream's re-placement).
+	// Off by default: measured with hots compare, it buys little per move
+	// on top of relief (pl_20110322: 64 cells with 1,455 moves against 75
+	// with 83; syn_n200 and syn_n400: the same cells with 50 and 105 moves
+	// against 40 and 74).
+	ConflictMoves bool `json:"conflict_moves"`
 	// Clustering method and its arguments.
 	Clustering clustering.Args `json:"clustering"`
 	// InitialPlacement runs InitialMethod at the end of the analysis
 	// period (upstream problem.parameters.initial_placement).
 	InitialPlacement bool   `json:"initial_placement"`
 	InitialMethod    string `json:"initial_method"`
+	// InitialTolMove is the fraction of containers the initial placement
+	// may move (rounded up); zero means TolMove.
+	InitialTolMove float64 `json:"initial_tol_move"`
+	// Policy chooses who decides the loops' moves: the HOTS method (the
+	// default) or one of the baselines it is measured against, on the same
+	// schedule, budget and cool-down.
+	Policy policy.Args `json:"policy"`
 	// Upstream switches the marginal costs to upstream HEAD's formulas for
 	// comparison runs: first metric only, raw values (no scaling), and the
 	// clustering distance that counts the label column (spec 3.3).
@@ -62,6 +90,9 @@ const (
 	DefaultK              = 3
 	DefaultInitialMethod  = "distant_pairwise"
 	DefaultHistoryWindows = 4
+	DefaultMargin         = 1.0
+	DefaultForecastZ      = 2.0
+	DefaultReliefTicks    = 3
 )
 
 // SetDefaults fills zero fields.
@@ -84,6 +115,15 @@ func SetDefaults(p *Params) {
 	if p.Headroom == 0 {
 		p.Headroom = DefaultHeadroom
 	}
+	if p.Margin == 0 {
+		p.Margin = DefaultMargin
+	}
+	if p.ForecastZ == 0 {
+		p.ForecastZ = DefaultForecastZ
+	}
+	if p.ReliefTicks == 0 {
+		p.ReliefTicks = DefaultReliefTicks
+	}
 	if p.InitialMethod == "" {
 		p.InitialMethod = DefaultInitialMethod
 	}
@@ -93,6 +133,7 @@ func SetDefaults(p *Params) {
 	if p.Clustering.K == 0 {
 		p.Clustering.K = DefaultK
 	}
+	policy.SetDefaults(&p.Policy)
 }
 
 func (p Params) tolClust() float64 {
@@ -124,4 +165,11 @@ func (p Params) history() int {
 		return p.HistoryTicks
 	}
 	return p.WindowDuration
+}
+
+func (p Params) initialTolMove() float64 {
+	if p.InitialTolMove > 0 {
+		return p.InitialTolMove
+	}
+	return p.TolMove
 }

@@ -9,7 +9,7 @@ import (
 
 // snapshotVersion changes whenever the snapshot layout does, so a restore
 // never misreads an older checkpoint.
-const snapshotVersion = 2
+const snapshotVersion = 3
 
 type snapTick struct {
 	Tick int64     `json:"t"`
@@ -41,6 +41,8 @@ type snapshot struct {
 	PrevClust []snapGroup `json:"prev_clust"`
 	PrevPlace []snapGroup `json:"prev_place"`
 	MovedAt   [][2]int64  `json:"moved_at"`
+	Memory    []int       `json:"memory"`
+	Left      [][3]int64  `json:"left"`
 }
 
 // Snapshot serialises everything a restarted engine needs to go on exactly
@@ -54,7 +56,7 @@ func (e *Engine) Snapshot() ([]byte, error) {
 	sn := snapshot{
 		Version: snapshotVersion, Domain: e.domain, Params: e.p, Hosts: e.hosts,
 		Names: s.reg.names, Last: s.last, HasLast: s.hasLast,
-		Analysed: s.analysed, NextLoop: s.nextLoop,
+		Analysed: s.analysed, NextLoop: s.nextLoop, Memory: s.memory,
 	}
 	for _, ct := range s.ticks {
 		sn.Ticks = append(sn.Ticks, snapTick{ct.tick, ct.cont, ct.host, ct.vals})
@@ -70,6 +72,10 @@ func (e *Engine) Snapshot() ([]byte, error) {
 	}
 	sort.Slice(sn.HostOf, func(i, j int) bool { return sn.HostOf[i][0] < sn.HostOf[j][0] })
 	sort.Slice(sn.Labels, func(i, j int) bool { return sn.Labels[i][0] < sn.Labels[j][0] })
+	for id, d := range s.left {
+		sn.Left = append(sn.Left, [3]int64{int64(id), int64(d.host), d.tick})
+	}
+	sort.Slice(sn.Left, func(i, j int) bool { return sn.Left[i][0] < sn.Left[j][0] })
 	sort.Slice(sn.MovedAt, func(i, j int) bool { return sn.MovedAt[i][0] < sn.MovedAt[j][0] })
 	sn.PrevClust = snapTable(s.prevClust)
 	sn.PrevPlace = snapTable(s.prevPlace)
@@ -138,6 +144,10 @@ func Restore(data []byte) (*Engine, error) {
 	}
 	for _, p := range sn.MovedAt {
 		s.movedAt[int32(p[0])] = p[1]
+	}
+	s.memory = sn.Memory
+	for _, d := range sn.Left {
+		s.left[int32(d[0])] = departure{host: int32(d[1]), tick: d[2]}
 	}
 	s.prevClust = restoreTable(sn.PrevClust, len(sn.Names))
 	s.prevPlace = restoreTable(sn.PrevPlace, len(sn.Names))

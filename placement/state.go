@@ -27,6 +27,12 @@ type state struct {
 	prevClust *pairTable
 	prevPlace *pairTable
 	movedAt   map[int32]int64
+	// left is the host each container's last move took it from: moving it
+	// back within the guard (history_ticks) is refused, so that a burst
+	// seen from both sides does not bounce a container between two hosts.
+	left map[int32]departure
+	// memory is the baseline policy's per-host counters (policy.Problem).
+	memory []int
 }
 
 func newState(e *Engine) *state {
@@ -36,7 +42,20 @@ func newState(e *Engine) *state {
 		hostOf:  map[int32]int32{},
 		labels:  map[int32]int{},
 		movedAt: map[int32]int64{},
+		left:    map[int32]departure{},
 	}
+}
+
+type departure struct {
+	host int32
+	tick int64
+}
+
+// leftHost returns the host container id last left and whether moving it
+// back at tick is still within the guard.
+func (s *state) leftHost(id int32, tick int64) (int32, bool) {
+	d, ok := s.left[id]
+	return d.host, ok && tick < d.tick+int64(s.e.p.history())
 }
 
 // hostIndex returns the index of a host, adding an unknown one with zero
@@ -102,6 +121,7 @@ func (e *Engine) CloseTick(b TickBatch) (*Decision, error) {
 			delete(s.hostOf, id)
 			delete(s.labels, id)
 			delete(s.movedAt, id)
+			delete(s.left, id)
 		}
 	}
 	if len(ct.cont) == 0 {
@@ -115,6 +135,9 @@ func (e *Engine) CloseTick(b TickBatch) (*Decision, error) {
 		return d, err
 	case s.analysed && b.Tick >= s.nextLoop:
 		s.nextLoop = b.Tick + int64(e.p.TickIncrement)
+		if e.pol != nil {
+			return s.rebalance()
+		}
 		return s.loop()
 	}
 	return nil, nil

@@ -50,6 +50,8 @@ const (
 	ReasonInitial  = "initial_placement"
 	ReasonConflict = "placement_conflict"
 	ReasonOverload = "overload_relief"
+	// ReasonRebalance: a move decided by a baseline policy (policy.Names).
+	ReasonRebalance = "rebalance"
 )
 
 // Move is a decision to run a container elsewhere from tick Tick+1 on.

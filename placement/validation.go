@@ -42,10 +42,18 @@ func (p Params) Validate() error {
 		return &FieldError{"tol_place", p.TolPlace, "must be >= 0"}
 	case p.TolMove < 0 || p.TolMove > 1:
 		return &FieldError{"tol_move", p.TolMove, "must be within [0, 1]"}
+	case p.InitialTolMove < 0 || p.InitialTolMove > 1:
+		return &FieldError{"initial_tol_move", p.InitialTolMove, "must be within [0, 1] (0 = tol_move)"}
 	case p.CooldownTicks < 0:
 		return &FieldError{"cooldown_ticks", p.CooldownTicks, "must be >= 0 (0 = one window)"}
 	case p.Headroom <= 0 || p.Headroom > 1:
 		return &FieldError{"headroom", p.Headroom, "must be within (0, 1]"}
+	case p.Margin < 0:
+		return &FieldError{"margin", p.Margin, "must be >= 0"}
+	case p.ForecastZ < 0:
+		return &FieldError{"forecast_z", p.ForecastZ, "must be >= 0"}
+	case p.ReliefTicks < 1:
+		return &FieldError{"relief_ticks", p.ReliefTicks, "must be at least 1 tick"}
 	case p.HistoryTicks < 0:
 		return &FieldError{"history_ticks", p.HistoryTicks, "must be >= 0"}
 	case p.Clustering.K < 1:
@@ -55,6 +63,9 @@ func (p Params) Validate() error {
 	case "distant_pairwise", "ffd", "spread":
 	default:
 		return &FieldError{"initial_method", p.InitialMethod, "one of distant_pairwise, ffd, spread"}
+	}
+	if err := p.Policy.Validate(); err != nil {
+		return &FieldError{"policy", p.Policy.Name, err.Error()}
 	}
 	switch p.Clustering.Method {
 	case "kmeans", "stream_kmeans", "hierarchical", "spectral":

@@ -3,6 +3,7 @@
 //	hots run [--config F] [flags]   replay a trace (default: the bundled sample) into a run directory
 //	hots generate --out DIR          write a synthetic trace
 //	hots report RUN_DIR              print a run's summary again
+//	hots compare [--config F]        replay one trace with hots and the baseline policies (compare.go)
 //	hots config [--config F]         print the effective configuration
 //
 // Live mode (connector.type kafka) and its helpers register themselves in

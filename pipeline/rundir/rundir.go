@@ -89,6 +89,12 @@ type Writer struct {
 
 type domainAcc struct {
 	actual, baseline *kpi.Accumulator
+	churn            *kpi.ChurnAccumulator
+	// window and horizon judge the churn: the loops' window length and
+	// the ticks between two decisions (tick_increment), both learnt from
+	// the decisions themselves.
+	window, horizon int
+	lastDecision    *int64
 	// utilSum per host: summed utilisation (or load when the capacity is
 	// unknown) over both scenarios, to pick the hosts a plot names.
 	utilSum map[string]float64
@@ -155,6 +161,7 @@ func (w *Writer) SetCapacity(capacity map[string][]float64) {
 		for _, d := range w.domains {
 			d.actual.SetCapacity(h, c)
 			d.baseline.SetCapacity(h, c)
+			d.churn.SetCapacity(h, c)
 		}
 	}
 }
@@ -165,6 +172,7 @@ func (w *Writer) domain(name string) *domainAcc {
 		d = &domainAcc{
 			actual:   kpi.New(w.opts.Metrics, w.capacity),
 			baseline: kpi.New(w.opts.Metrics, w.capacity),
+			churn:    kpi.NewChurn(w.capacity),
 			utilSum:  map[string]float64{},
 		}
 		w.domains[name] = d
@@ -179,6 +187,7 @@ func (w *Writer) TickClosed(domain string, tick int64, actual, baseline map[stri
 	d := w.domain(domain)
 	d.actual.AddTick(tick, actual)
 	d.baseline.AddTick(tick, baseline)
+	d.churn.AddTick(tick, actual)
 	for scen, load := range map[string]map[string][]float64{scenarioMoves: actual, scenarioBaseline: baseline} {
 		cw := w.usage[scen]
 		for _, h := range sortedKeys(load) {
@@ -209,9 +218,19 @@ func (w *Writer) Decided(rec pipeline.LoopRecord, moves []placement.Move) {
 	r := rec.Report
 	w.loops++
 	w.moves += len(moves)
+	d := w.domain(rec.Domain)
 	for _, m := range moves {
 		w.moved[m.Domain+"\x00"+m.Container] = true
+		d.churn.AddMove(m.Tick, m.Container, m.OldHost, m.NewHost)
 	}
+	if rec.Kind == "loop" && d.window == 0 {
+		d.window = int(r.WindowEnd - r.WindowStart + 1)
+	}
+	if d.lastDecision != nil && d.horizon == 0 && rec.Tick > *d.lastDecision {
+		d.horizon = int(rec.Tick - *d.lastDecision)
+	}
+	t := rec.Tick
+	d.lastDecision = &t
 	w.maxConts = max(w.maxConts, r.Containers)
 	w.loopSum += rec.LoopSeconds
 	w.loopMax = max(w.loopMax, rec.LoopSeconds)
@@ -323,8 +342,10 @@ func (w *Writer) summary(info RunInfo) *Summary {
 		d := w.domains[name]
 		a, b := d.actual.Totals(), d.baseline.Totals()
 		act, base = append(act, a), append(base, b)
+		ch := d.churn.Totals(d.window, d.horizon)
+		s.Churn = addChurn(s.Churn, ch)
 		if len(w.domains) > 1 {
-			s.Domains = append(s.Domains, DomainSummary{Domain: name, Actual: a, Baseline: b})
+			s.Domains = append(s.Domains, DomainSummary{Domain: name, Actual: a, Baseline: b, Churn: ch})
 		}
 	}
 	s.Actual, s.Baseline = combine(w.opts.Metrics, act), combine(w.opts.Metrics, base)
@@ -390,4 +411,19 @@ var _ pipeline.Observer = (*Writer)(nil)
 // errorf keeps error messages naming the run directory.
 func errorf(dir, format string, a ...any) error {
 	return fmt.Errorf("run directory %s: "+format, append([]any{dir}, a...)...)
+}
+
+// addChurn sums two domains' churn; the window and horizon are the first
+// domain's (one configuration serves every domain).
+func addChurn(a, b kpi.Churn) kpi.Churn {
+	if a.Window == 0 {
+		a.Window, a.Horizon = b.Window, b.Horizon
+	}
+	a.Moves += b.Moves
+	a.ContainersMoved += b.ContainersMoved
+	a.ReMoves += b.ReMoves
+	a.MovesBack += b.MovesBack
+	a.MovesOffCalm += b.MovesOffCalm
+	a.MovesIntoOverload += b.MovesIntoOverload
+	return a
 }

@@ -16,6 +16,7 @@ import (
 
 	"hots/pipeline"
 	"hots/placement"
+	"hots/placement/kpi"
 )
 
 // run feeds a small hand-made run: 3 hosts, capacity cpu 10 / mem 100,
@@ -123,6 +124,13 @@ func TestRunDirectory(t *testing.T) {
 		t.Errorf("peak %v hosts used %d", s.Baseline.PeakUtil, s.Baseline.HostsUsed)
 	}
 
+	// c1 and c2 leave the overloaded h1 at tick 1; c1 leaves h3, calm over
+	// the 2-tick window, at tick 3. Window and horizon come from the
+	// decisions: the loop's window and the ticks between decisions.
+	if want := (kpi.Churn{Moves: 3, ContainersMoved: 2, ReMoves: 1, MovesOffCalm: 1, Window: 2, Horizon: 2}); s.Churn != want {
+		t.Errorf("churn %+v, want %+v", s.Churn, want)
+	}
+
 	back, err := ReadSummary(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +142,7 @@ func TestRunDirectory(t *testing.T) {
 	if err := back.WriteTable(&tb); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"trace", "hand", "moves", "3 (2 containers)", "overloaded cells cpu", "2", "→ 1", "load variance mem", "wall 1.50s"} {
+	for _, want := range []string{"trace", "hand", "moves", "3 (2 containers)", "overloaded cells cpu", "2", "→ 1", "load variance mem", "wall 1.50s", "moves off calm hosts", "1 (no overload in the 2 ticks before)"} {
 		if !strings.Contains(tb.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, tb.String())
 		}

@@ -31,10 +31,13 @@ type Summary struct {
 	WallSeconds     float64  `json:"wall_seconds"`
 	// Stopped is "time_limit" or "signal" when the run ended before its
 	// input did; the outputs then cover the ticks closed so far.
-	Stopped  string          `json:"stopped,omitempty"`
-	Actual   kpi.Totals      `json:"actual"`
-	Baseline kpi.Totals      `json:"baseline"`
-	Domains  []DomainSummary `json:"domains,omitempty"` // only when there are several
+	Stopped  string     `json:"stopped,omitempty"`
+	Actual   kpi.Totals `json:"actual"`
+	Baseline kpi.Totals `json:"baseline"`
+	// Churn is what the moves cost: re-moves, moves back, moves off hosts
+	// that were not overloaded, moves onto hosts that overloaded soon after.
+	Churn   kpi.Churn       `json:"churn"`
+	Domains []DomainSummary `json:"domains,omitempty"` // only when there are several
 }
 
 // DomainSummary is one domain's totals in a multi-domain run.
@@ -42,6 +45,7 @@ type DomainSummary struct {
 	Domain   string     `json:"domain"`
 	Actual   kpi.Totals `json:"actual"`
 	Baseline kpi.Totals `json:"baseline"`
+	Churn    kpi.Churn  `json:"churn"`
 }
 
 // ReadSummary reads <dir>/summary.json.
@@ -69,6 +73,10 @@ func (s *Summary) WriteTable(w io.Writer) error {
 	row("samples", fmt.Sprintf("%d (%d rejected)", s.Samples, s.Rejects))
 	row("loops", strconv.Itoa(s.Loops))
 	row("moves", fmt.Sprintf("%d (%d containers)", s.Moves, s.ContainersMoved))
+	c := s.Churn
+	row("re-moves", fmt.Sprintf("%d (%d back to the host left)", c.ReMoves, c.MovesBack))
+	row("moves off calm hosts", fmt.Sprintf("%d (no overload in the %d ticks before)", c.MovesOffCalm, c.Window))
+	row("moves into overload", fmt.Sprintf("%d (target overloaded within %d ticks)", c.MovesIntoOverload, c.Horizon))
 	fmt.Fprintf(tw, "\tno moves\twith moves\n")
 	kv := func(name string, b, a string) { fmt.Fprintf(tw, "%s\t%s\t→ %s\n", name, b, a) }
 	for m, name := range s.Metrics {

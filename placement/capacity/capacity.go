@@ -159,39 +159,6 @@ func flatnessShifted(load, demand Series, cap []float64, sign float64) float64 {
 	return total
 }
 
-// Assess evaluates load+demand in one pass: whether it stays within
-// cap*headroom on every metric and tick (stopping at the first violation),
-// and if so its Flatness and peak utilisation. It is what choosing among
-// hundreds of candidate hosts per container costs, so it reads each value
-// once.
-func Assess(load, demand Series, cap []float64, headroom float64) (fits bool, flat, peak float64) {
-	for m := range demand {
-		c := cap[m]
-		if !(c > 0) {
-			return false, 0, 0
-		}
-		limit := c*headroom + eps(c)
-		lm, dm := load[m], demand[m]
-		var sum, sq float64
-		for t := range dm {
-			v := lm[t] + dm[t]
-			if v > limit {
-				return false, 0, 0
-			}
-			sum += v
-			sq += v * v
-			if u := v / c; u > peak {
-				peak = u
-			}
-		}
-		if n := float64(len(dm)); n > 0 {
-			mean := sum / n
-			flat += math.Max(0, sq/n-mean*mean) / (c * c)
-		}
-	}
-	return true, flat, peak
-}
-
 // PeakUtil returns the highest load/capacity ratio of load+demand over all
 // metrics and ticks.
 func PeakUtil(load, demand Series, cap []float64) float64 {
@@ -251,3 +218,49 @@ func variance(x []float64) float64 {
 
 // Variance is the population variance (divisor n), as upstream uses.
 func Variance(x []float64) float64 { return variance(x) }
+
+// AssessMargin evaluates load+demand in one pass: whether it fits, and if
+// so its Flatness and peak utilisation. It is what choosing among hundreds
+// of candidate hosts per container costs, so it reads each value once and
+// stops at the first tick over cap*headroom. Fitting includes a safety
+// margin learnt from the combined series itself: per metric, the peak plus
+// k times the root mean square of its tick-to-tick changes must stay
+// within cap*headroom. A bursty host
+// therefore keeps room for the next burst its own history says is likely,
+// and a steady one may be filled nearly to capacity (the idea of
+// Beloglazov & Buyya's MAD/LR overload thresholds, without their sort).
+func AssessMargin(load, demand Series, cap []float64, headroom, k float64) (fits bool, flat, peak float64) {
+	for m := range demand {
+		c := cap[m]
+		if !(c > 0) {
+			return false, 0, 0
+		}
+		limit := c*headroom + eps(c)
+		lm, dm := load[m], demand[m]
+		var sum, sq, dsq, pk, prev float64
+		for t := range dm {
+			v := lm[t] + dm[t]
+			if v > limit {
+				return false, 0, 0
+			}
+			sum += v
+			sq += v * v
+			if t > 0 {
+				d := v - prev
+				dsq += d * d
+			}
+			prev = v
+			pk = max(pk, v)
+		}
+		n := float64(len(dm))
+		if n > 1 && pk+k*math.Sqrt(dsq/(n-1)) > limit {
+			return false, 0, 0
+		}
+		peak = max(peak, pk/c)
+		if n > 0 {
+			mean := sum / n
+			flat += math.Max(0, sq/n-mean*mean) / (c * c)
+		}
+	}
+	return true, flat, peak
+}

@@ -1,0 +1,48 @@
+package placement
+
+import (
+	"hots/placement/capacity"
+	"hots/placement/policy"
+)
+
+// rebalance is a loop decided by a baseline policy instead of the HOTS
+// method: same schedule, budget and cool-down, over the last window only
+// (a baseline sees what a descheduler sees). The engine still refuses what
+// no policy may do: moving a container in its cool-down or twice in a
+// loop, a no-op move, and a move onto a host the window already shows over
+// capacity. Whether the target stays within capacity after the move is the
+// policy's own judgement, so a baseline is measured as it would run.
+func (s *state) rebalance() (*Decision, error) {
+	e := s.e
+	span := s.ticks[max(0, len(s.ticks)-e.p.WindowDuration):]
+	ev := s.newEvaluation(span)
+	v := ev.v
+	n := len(v.ids)
+	budget := ceilBudget(n, e.p.TolMove)
+	for len(s.memory) < len(e.hosts) {
+		s.memory = append(s.memory, 0)
+	}
+	p := &policy.Problem{Budget: budget, Memory: s.memory, Hosts: make([]policy.Host, len(e.hosts)), Containers: make([]policy.Container, n)}
+	for h, host := range e.hosts {
+		p.Hosts[h] = policy.Host{Name: host.Name, Capacity: host.Capacity, Known: ev.known(int32(h))}
+	}
+	for i := range v.ids {
+		p.Containers[i] = policy.Container{ID: v.names[i], Host: int(v.hosts[i]), Usage: v.series[i], Movable: ev.mayMove(i)}
+	}
+	overBefore := ev.windowOverloads()
+	for _, mv := range e.pol.Rebalance(p) {
+		if len(ev.moves) >= budget {
+			break
+		}
+		i, to := mv.Container, int32(mv.To)
+		if i < 0 || i >= n || to < 0 || int(to) >= len(e.hosts) || to == v.hosts[i] || !ev.mayMove(i) ||
+			!ev.known(to) || capacity.Overloaded(ev.loads[to], e.hosts[to].Capacity) {
+			continue
+		}
+		ev.move(i, to, ReasonRebalance)
+	}
+	d := &Decision{Domain: e.domain, Tick: ev.tick, Kind: "loop", Moves: ev.moves}
+	d.Loop = ev.report(nil, nil, 0, len(ev.moves), 0)
+	d.Loop.WindowOverloadsBefore, d.Loop.WindowOverloadsAfter = overBefore, ev.windowOverloads()
+	return d, nil
+}
