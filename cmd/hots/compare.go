@@ -23,6 +23,8 @@ import (
 
 	"hots/codecs"
 	"hots/config"
+	"hots/connectors"
+	fileconn "hots/connectors/file"
 	"hots/pipeline"
 	"hots/placement"
 	"hots/placement/kpi"
@@ -92,14 +94,22 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		countFrom = &t
 	}
-	cfg, rep, err := loadConfig(fs, *file, *strict)
-	for _, w := range rep.Warnings() {
+	l, err := loadConfig(fs, *file, *strict)
+	for _, w := range l.rep.Warnings() {
 		fmt.Fprintln(stderr, "hots: config:", w)
 	}
 	if err != nil {
 		return err
 	}
-	if cfg.Connector.Parameters.DataFolder == "" {
+	cfg := &l.cfg
+	// compare replays a trace folder: the file connector's parameters say
+	// where it is, whatever connector.type the configuration names.
+	dec, err := connectors.Decode(fileconn.Name, pipeline.RawConnector(*cfg))
+	if err != nil {
+		return err
+	}
+	fa := dec.Args.(*fileconn.Args)
+	if fa.DataFolder == "" {
 		return fmt.Errorf("%w: compare needs a trace: set connector.parameters.data_folder (--data)", errUsage)
 	}
 	for _, n := range *names {
@@ -107,13 +117,13 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return fmt.Errorf("%w: --policies: %q is not one of %s", errUsage, n, strings.Join(policy.Names, ", "))
 		}
 	}
-	trace := filepath.Base(filepath.Clean(cfg.Connector.Parameters.DataFolder))
+	trace := filepath.Base(filepath.Clean(fa.DataFolder))
 	dir, err := runDir(cfg.Reporting.ResultsFolder, "compare-"+trace, time.Now())
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(stderr, "hots: run directory", dir)
-	tr, err := readCompareTrace(*cfg)
+	tr, err := readCompareTrace(*cfg, *fa)
 	if err != nil {
 		return err
 	}
@@ -152,10 +162,9 @@ type compareTrace struct {
 // readCompareTrace reads node_meta and the usage CSV with the codecs the file
 // connector uses. Rows the codecs refuse are counted and left out, as a
 // replay would set them aside.
-func readCompareTrace(cfg config.Config) (*compareTrace, error) {
-	cp := cfg.Connector.Parameters
+func readCompareTrace(cfg config.Config, fa fileconn.Args) (*compareTrace, error) {
 	fields := pipeline.UsageFields(cfg)
-	metaPath := filepath.Join(cp.DataFolder, cmp.Or(cp.NodeMetaFile, "node_meta.csv"))
+	metaPath := filepath.Join(fa.DataFolder, fa.NodeMetaFile)
 	mf, err := os.Open(metaPath)
 	if err != nil {
 		return nil, err
@@ -169,7 +178,7 @@ func readCompareTrace(cfg config.Config) (*compareTrace, error) {
 	for _, h := range meta.Hosts {
 		tr.capacity[h.Name] = h.Capacity
 	}
-	usagePath := filepath.Join(cp.DataFolder, cmp.Or(cp.FileName, "container_usage.csv"))
+	usagePath := filepath.Join(fa.DataFolder, fa.FileName)
 	uf, err := os.Open(usagePath)
 	if err != nil {
 		return nil, err

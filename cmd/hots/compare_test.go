@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"hots/cmd/hots/internal/sample"
+	"hots/connectors/file/sample"
 	"hots/placement/policy"
 )
 
