@@ -264,7 +264,7 @@ func (s *Subscriber) buildIndex() error {
 		s.rows++
 		if err != nil {
 			s.nRows.Add(1) // rows in the index are counted when emitted
-			s.reject(csvError(s.cfg.UsagePath, err, line))
+			s.reject(csvError(s.cfg.UsagePath, err, line, rr.rawRecord()))
 		} else if t, ok := s.hdr.TickOf(rec); !ok {
 			s.nRows.Add(1)
 			s.reject(s.tickError(rec, line))
@@ -297,12 +297,14 @@ func (s *Subscriber) tickError(rec [][]byte, line int64) *codecs.RowError {
 	return &codecs.RowError{Position: codecs.Position{Source: s.cfg.UsagePath, Line: line}, Reason: "tick is not an integer"}
 }
 
-func csvError(src string, err error, line int64) *codecs.RowError {
+// csvError is the reject of a malformed record; raw is its line as read,
+// so the rejects file shows what to fix.
+func csvError(src string, err error, line int64, raw []byte) *codecs.RowError {
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
 		line = int64(pe.StartLine)
 	}
-	return &codecs.RowError{Position: codecs.Position{Source: src, Line: line}, Reason: "not a CSV record: " + err.Error()}
+	return &codecs.RowError{Position: codecs.Position{Source: src, Line: line}, Reason: "not a CSV record: " + err.Error(), Raw: string(raw)}
 }
 
 func (s *Subscriber) reject(e *codecs.RowError) {
@@ -480,7 +482,7 @@ func (e *emitter) stream() error {
 		e.consumed = rr.offset()
 		e.s.nRows.Add(1)
 		if err != nil {
-			e.s.reject(csvError(e.s.cfg.UsagePath, err, line))
+			e.s.reject(csvError(e.s.cfg.UsagePath, err, line, rr.rawRecord()))
 			continue
 		}
 		t, ok := h.TickOf(rec)
