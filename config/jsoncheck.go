@@ -126,4 +126,3 @@ func position(b []byte, off int64) string {
 	col := len(before) - bytes.LastIndexByte(before, '\n')
 	return "line " + strconv.Itoa(line) + ", column " + strconv.Itoa(col)
 }
-
