@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -58,6 +59,7 @@ func loadConfig(fs *pflag.FlagSet, file string, strict bool) (*config.Config, co
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("run", stderr)
 	file, strict := loadFlags(fs)
+	overwrite := fs.Bool("overwrite", false, "reuse a non-empty run directory (--out): hots's files in it are replaced, others are left")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -71,6 +73,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	if err != nil {
+		return err
+	}
+	// Before the log file or anything else is created.
+	if err := checkOutputs(*cfg, cmp.Or(*file, os.Getenv(config.EnvConfigFile)), *overwrite); err != nil {
 		return err
 	}
 	log, closeLog, err := newLogger(cfg.Logging, stderr)
@@ -170,7 +176,19 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, stdout, stder
 		}
 		fmt.Fprintf(stdout, "run directory: %s\n", dir)
 	}
-	return err
+	return cmp.Or(err, runOutcome(stopped, counts, cp.RejectsFile, dir))
+}
+
+// runOutcome fails a run that completed without reading anything usable,
+// and marks an interrupted one (main exits 130 or 143 on it).
+func runOutcome(stopped string, counts replayCounts, rejectsFile, dir string) error {
+	switch {
+	case stopped == "signal":
+		return &interruptedError{dir: dir}
+	case stopped == "" && counts.Samples == 0:
+		return &errNothingUsable{rejects: counts.Rejects, rejectsFile: rejectsFile, dir: dir}
+	}
+	return nil
 }
 
 // runDir creates the run directory: the configured one, else

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -153,8 +154,10 @@ func TestRunInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if err := run(ctx, defaultConfig(t, dir), log, io.Discard, io.Discard, replayPipeline); err != nil {
-		t.Fatalf("run: %v", err)
+	// Interrupted is not finished: main exits 130/143 on this error.
+	var interrupted *interruptedError
+	if err := run(ctx, defaultConfig(t, dir), log, io.Discard, io.Discard, replayPipeline); !errors.As(err, &interrupted) {
+		t.Fatalf("run: %v, want an interruptedError", err)
 	}
 	s, err := rundir.ReadSummary(dir)
 	if err != nil {
