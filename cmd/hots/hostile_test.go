@@ -60,10 +60,16 @@ func TestHostileRuns(t *testing.T) {
 		check func(t *testing.T, data, out string, before string)
 	}{
 		{name: "broken quote in node_meta (was a panic)",
-			edit: func(t *testing.T, data, _ string) []string { sed(t, filepath.Join(data, "node_meta.csv"), `3s/^n_2/n_"2/`); return nil },
-			err:  `node_meta.csv:3: not a CSV record: parse error on line 3, column 3: bare " in non-quoted-field`, code: 1},
+			edit: func(t *testing.T, data, _ string) []string {
+				sed(t, filepath.Join(data, "node_meta.csv"), `3s/^n_2/n_"2/`)
+				return nil
+			},
+			err: `node_meta.csv:3: not a CSV record: parse error on line 3, column 3: bare " in non-quoted-field`, code: 1},
 		{name: "unterminated quote in the usage file costs one line (was 715 rows lost, exit 0)",
-			edit: func(t *testing.T, data, _ string) []string { sed(t, filepath.Join(data, "container_usage.csv"), `7s/^/"/`); return nil },
+			edit: func(t *testing.T, data, _ string) []string {
+				sed(t, filepath.Join(data, "container_usage.csv"), `7s/^/"/`)
+				return nil
+			},
 			check: func(t *testing.T, data, out, _ string) {
 				s, err := rundir.ReadSummary(out)
 				if err != nil {
@@ -79,8 +85,11 @@ func TestHostileRuns(t *testing.T) {
 				}
 			}},
 		{name: "every row rejected (was exit 0)",
-			edit: func(t *testing.T, data, _ string) []string { sed(t, filepath.Join(data, "container_usage.csv"), `2,$s/$/,/`); return nil },
-			err:  "no usable input: no sample was read and 720 records were rejected", code: 1,
+			edit: func(t *testing.T, data, _ string) []string {
+				sed(t, filepath.Join(data, "container_usage.csv"), `2,$s/$/,/`)
+				return nil
+			},
+			err: "no usable input: no sample was read and 720 records were rejected", code: 1,
 			check: func(t *testing.T, _, out, _ string) {
 				if n := countLines(t, filepath.Join(out, "rejects.csv")); n != 721 {
 					t.Errorf("rejects.csv has %d lines, want header + 720", n)
