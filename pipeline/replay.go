@@ -130,7 +130,13 @@ func Replay(ctx context.Context, cfg config.Config, obs Observer) (*ReplayResult
 	reloc := file.NewRelocations()
 	ready := make(chan struct{})
 	sub, err := file.NewSubscriber(file.Config{UsagePath: usagePath, Fields: fields, KnownHosts: known,
-		Relocations: reloc, Reject: rejects.Reject, Ready: ready, Progress: obs.Progress})
+		Relocations: reloc, Reject: rejects.Reject, Ready: ready,
+		Progress: func(done, total int64) {
+			// After each tick, when its moves are written: a killed run's
+			// rejects file is then as far along as its moves file.
+			rejects.Flush()
+			obs.Progress(done, total)
+		}})
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +154,11 @@ func Replay(ctx context.Context, cfg config.Config, obs Observer) (*ReplayResult
 		}},
 	}
 	r, err := Build(RouterConfig{Source: sub, SourceTopic: usagePath, Sink: moves, SinkTopic: cp.Outfile,
-		Poison: file.PoisonPublisher{Rejects: rejects}, Stages: stages})
+		Poison: file.PoisonPublisher{Rejects: rejects, Stopping: func() bool { return ctx.Err() != nil }}, Stages: stages,
+		OnPanic: func(pe *PanicError) {
+			slog.Error("stage panicked", "handler", pe.Handler, "domain", pe.Domain, "tick", pe.Tick, "panic", pe.Value, "stack", string(pe.Stack))
+			stopOnce.Do(func() { stopErr = pe; cancel(pe) })
+		}})
 	if err != nil {
 		return nil, err
 	}

@@ -45,6 +45,9 @@ type RouterConfig struct {
 	// is poisoned (default 2); permanent errors are never retried.
 	Retries int
 	Logger  *slog.Logger
+	// OnPanic, if set, gets a panic of any stage (which is then never
+	// retried): the run should stop with it.
+	OnPanic func(*PanicError)
 }
 
 // Pipeline is the router and the in-process Pub/Sub between its stages.
@@ -121,7 +124,7 @@ func Build(c RouterConfig) (*Pipeline, error) {
 		Logger:          logger,
 		ShouldRetry:     func(p middleware.RetryParams) bool { return !handlers.IsPermanent(p.Err) },
 	}
-	r.AddMiddleware(poison, retry.Middleware, middleware.Recoverer)
+	r.AddMiddleware(poison, retry.Middleware, failOnPanic(c.OnPanic))
 
 	inner := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, logger)
 	r.AddHandler("decode", c.SourceTopic, c.Source, TopicSamples, inner, c.Stages.Decoder.Handle)
