@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -37,5 +38,22 @@ func TestReplayFailsOnAStagePanic(t *testing.T) {
 	}
 	if res.Late != 0 {
 		t.Errorf("%d late ticks: the panic was retried", res.Late)
+	}
+}
+
+// A sep_time the trace never reaches is valid but means no loop: said
+// loudly (issue 10: it ran silently).
+func TestReplayWarnsOfSepTimePastTheLastTick(t *testing.T) {
+	var logs strings.Builder
+	defer slog.SetDefault(slog.Default())
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
+	cfg := smallTrace(t, "timestamp,container_id,machine_id,cpu\n0,c_1,n_1,1\n1,c_1,n_1,1\n", goodMeta)
+	cfg.Connector.Parameters.SepTime = 1000
+	if _, err := Replay(context.Background(), cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), `msg="connector.parameters.sep_time is past the last tick of the trace: no loop will run`) ||
+		!strings.Contains(logs.String(), "sep_time=1000 last_tick=1") {
+		t.Errorf("log:\n%s", logs.String())
 	}
 }

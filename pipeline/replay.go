@@ -140,6 +140,10 @@ func Replay(ctx context.Context, cfg config.Config, obs Observer) (*ReplayResult
 	if err != nil {
 		return nil, err
 	}
+	if last, ok := sub.LastTick(); ok && params.SepTime > last {
+		slog.Warn("connector.parameters.sep_time is past the last tick of the trace: no loop will run, the run only measures the trace without moves",
+			"sep_time", params.SepTime, "last_tick", last, "file", usagePath)
+	}
 	moves, err := file.NewMovesPublisher(cp.Outfile, cp.ResetOnStart, reloc)
 	if err != nil {
 		return nil, err

@@ -1,8 +1,10 @@
 package file
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -86,5 +88,96 @@ func TestPoisonPublisherRawAndStopping(t *testing.T) {
 		"u.csv,2,,poisoned in window: boom,\n"
 	if string(b) != want || rw.Count() != 3 {
 		t.Errorf("rejects (%d):\n%s\nwant\n%s", rw.Count(), b, want)
+	}
+}
+
+// Issue 10: a file that changes under a run is detected. Shrunk: the run
+// fails (it did not replay the file). Grown: the appended rows are not
+// replayed, in sorted and unsorted files alike, and that is reported.
+// Replaced (sed -i renames a new file over it): the run fails.
+func TestSubscriberFileChangedUnderTheRun(t *testing.T) {
+	trace := func(sorted bool) string {
+		var b strings.Builder
+		b.WriteString("timestamp,container_id,machine_id,cpu\n")
+		for tick := range 10 {
+			if !sorted && tick == 5 {
+				b.WriteString("0,c_late,n_1,1\n")
+			}
+			b.WriteString(strconv.Itoa(tick) + ",c_1,n_1,1\n" + strconv.Itoa(tick) + ",c_2,n_1,1\n")
+		}
+		return b.String()
+	}
+	tests := []struct {
+		name   string
+		sorted bool
+		change func(t *testing.T, p string)
+		err    string // "" = no error
+		ticks  int64
+		grown  bool
+	}{
+		{"sorted, truncated", true, func(t *testing.T, p string) { os.Truncate(p, 100) }, "(truncated); ticks after", -1, false},
+		{"sorted, appended", true, appendRows, "", 10, true},
+		{"unsorted, appended", false, appendRows, "", 10, true},
+		{"unsorted, truncated", false, func(t *testing.T, p string) { os.Truncate(p, 100) }, "changed while replaying", -1, false},
+		{"sorted, replaced", true, replace, "replaced by another file since the run started", 0, false},
+		{"unsorted, replaced", false, replace, "replaced by another file since the run started", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := writeFile(t, "u.csv", trace(tt.sorted))
+			s, err := NewSubscriber(Config{UsagePath: p, Reject: func(*codecs.RowError) {}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Sorted() != tt.sorted {
+				t.Fatalf("sorted = %v", s.Sorted())
+			}
+			tt.change(t, p)
+			ch, _ := s.Subscribe(context.Background(), "usage")
+		loop:
+			for {
+				select {
+				case m := <-ch:
+					m.Ack()
+				case <-s.Done():
+					break loop
+				}
+			}
+			defer s.Close()
+			err = s.Err()
+			switch {
+			case tt.err == "" && err != nil:
+				t.Fatalf("err = %v", err)
+			case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+				t.Fatalf("err = %v, want %q", err, tt.err)
+			}
+			st := s.Stats()
+			if tt.ticks >= 0 && st.Ticks != tt.ticks {
+				t.Errorf("%d ticks emitted, want %d", st.Ticks, tt.ticks)
+			}
+			if (st.Grown > 0) != tt.grown {
+				t.Errorf("grown = %d, want > 0: %v", st.Grown, tt.grown)
+			}
+		})
+	}
+}
+
+func appendRows(t *testing.T, p string) {
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("10,c_1,n_1,1\n11,c_1,n_1,1\n")
+	f.Close()
+}
+
+func replace(t *testing.T, p string) {
+	b, _ := os.ReadFile(p)
+	tmp := p + ".new"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		t.Fatal(err)
 	}
 }
