@@ -57,10 +57,10 @@ type Subscriber struct {
 	// lastTick is the largest valid tick seen by the scan (anyTick: one was).
 	lastTick int64
 	anyTick  bool
-	ticks  []int64             // ascending (unsorted files)
-	index  map[int64]*spanList // tick -> rows in file order (unsorted files)
-	long   map[int64]int64     // offset -> length of rows too long for a rowSpan
-	rows   int64               // data rows seen by the scan
+	ticks    []int64             // ascending (unsorted files)
+	index    map[int64]*spanList // tick -> rows in file order (unsorted files)
+	long     map[int64]int64     // offset -> length of rows too long for a rowSpan
+	rows     int64               // data rows seen by the scan
 
 	once    sync.Once
 	closing chan struct{}
