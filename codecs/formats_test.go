@@ -290,3 +290,25 @@ func FuzzBinaryBatches(f *testing.F) {
 		}
 	})
 }
+
+// Issue 10: ids that are not UTF-8 stay distinct in the moves log and
+// read back to their exact bytes (JSON alone would make both "n\ufffd").
+func TestMoveIDsAreBytes(t *testing.T) {
+	for _, m := range []placement.Move{
+		{ID: "1", Domain: "default", Tick: 3, Container: "c\xff", OldHost: "n\xfe", NewHost: "n\xff", Reason: "r"},
+		{ID: "2", Domain: "d\x80", Tick: 3, Container: " c 1 ", OldHost: "n_1", NewHost: "ñ", Reason: "r"},
+	} {
+		b, err := EncodeMove(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := DecodeMove(b)
+		if err != nil || got.Container != m.Container || got.OldHost != m.OldHost || got.NewHost != m.NewHost || got.Domain != m.Domain {
+			t.Errorf("%s: decoded %+v, %v; want %+v", b, got, err, m)
+		}
+	}
+	b, _ := EncodeMove(placement.Move{ID: "1", Domain: "default", Tick: 3, Container: "c_1", OldHost: "n_1", NewHost: "n_2"})
+	if bytes.Contains(b, []byte("_bytes")) {
+		t.Errorf("UTF-8 ids got a bytes twin: %s", b)
+	}
+}
