@@ -30,6 +30,19 @@ func TestReadNodeMeta(t *testing.T) {
 		{"bad capacity", "machine_id,cpu\nn_1,lots\n", nil, nil, nil, `meta.csv:2: field "cpu": value "lots": capacity is not a number`},
 		{"empty", "", nil, nil, nil, "meta.csv: empty file"},
 		{"no rows", "machine_id,cpu\n", nil, nil, nil, "meta.csv: no host rows"},
+		// Issue 10: a broken quote panicked (FieldPos after a failed Read).
+		{"broken quote", "machine_id,cpu,mem\nn_1,8.3,15.2\nn_\"2,8.3,15.2\nn_3,8.3,15.2\n", []string{"cpu", "mem"}, nil, nil,
+			`meta.csv:3: not a CSV record: parse error on line 3, column 3: bare " in non-quoted-field`},
+		{"unterminated quote", "machine_id,cpu\nn_1,6\n\"n_2,6\nn_3,6\n", nil, nil, nil, `meta.csv:3: not a CSV record: record on line 3; parse error on line 4, column 7`},
+		{"zero capacity", "machine_id,cpu,mem\nn_1,6,4\nn_2,0,4\n", []string{"cpu", "mem"}, nil, nil,
+			`meta.csv:3: field "cpu": value "0": capacity is zero (a host that can hold nothing: remove its row or give it a capacity) (host "n_2")`},
+		{"absurd capacity", "machine_id,cpu\nn_1,6\nn_2,1e300\n", nil, nil, nil,
+			`meta.csv:3: field "cpu": value "1e300": capacity is larger than 1e18 (sums of such values overflow) (host "n_2")`},
+		{"negative capacity", "machine_id,cpu\nn_1,-6\n", nil, nil, nil, `meta.csv:2: field "cpu": value "-6": capacity is negative (host "n_1")`},
+		// Ids are their bytes, as in the usage file: not trimmed, any bytes.
+		{"ids are bytes", "machine_id,cpu\n n_1,6\nn_1,7\nn\xff,8\nn\xfe,9\n", nil,
+			[]placement.Host{{Name: " n_1", Capacity: []float64{6}}, {Name: "n_1", Capacity: []float64{7}},
+				{Name: "n\xff", Capacity: []float64{8}}, {Name: "n\xfe", Capacity: []float64{9}}}, nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,6 +68,32 @@ func TestReadNodeMeta(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzReadNodeMeta: no input panics, and what is accepted is usable: every
+// host named, once, with one finite capacity in (0, MaxValue] per metric.
+func FuzzReadNodeMeta(f *testing.F) {
+	for _, s := range []string{"machine_id,cpu\nn_1,6\n", "machine_id,cpu,mem\nn_1,8.3,15.2\nn_\"2,8.3,15.2\n",
+		"machine_id,cpu\n\"n_1,6\nn_2,6\n", "machine_id,cpu\nn_1,0\n", "\ufeffmachine_id,cpu\r\nn_1,1e18\r\n",
+		"machine_id,cpu\nn_1,6\nn_1,7\n", "cpu,machine_id\n6\n", "machine_id,cpu\n\"a\nb\",3\n", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		nm, err := ReadNodeMeta(strings.NewReader(in), "m.csv", "machine_id", []string{"cpu"})
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "m.csv") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		seen := map[string]bool{}
+		for _, h := range nm.Hosts {
+			if h.Name == "" || seen[h.Name] || len(h.Capacity) != 1 || !(h.Capacity[0] > 0 && h.Capacity[0] <= MaxValue) {
+				t.Fatalf("accepted %+v from %q", h, in)
+			}
+			seen[h.Name] = true
+		}
+	})
 }
 
 func TestDecodeSamplesJSON(t *testing.T) {
@@ -191,6 +230,12 @@ func TestNodeRecord(t *testing.T) {
 	if !errors.As(err, &re) || re.Field != "capacity.cpu" {
 		t.Errorf("err = %v, want bad capacity.cpu", err)
 	}
+	for _, c := range []string{"0", "1e300"} {
+		_, _, err = DecodeNode([]byte(`{"host":"m","capacity":{"cpu":`+c+`,"mem":1}}`), Position{Source: "nodes"}, metrics)
+		if !errors.As(err, &re) || re.Field != "capacity.cpu" || !strings.Contains(re.Reason, `(host "m")`) {
+			t.Errorf("capacity %s: err = %v, want bad capacity.cpu naming host m", c, err)
+		}
+	}
 }
 
 func TestBinaryBatchesRoundTrip(t *testing.T) {
@@ -244,4 +289,26 @@ func FuzzBinaryBatches(f *testing.F) {
 			t.Fatalf("reader err %v rows %d, UnmarshalBinary err %v rows %d", rd.Err(), len(rows), uerr, len(rb.Rows))
 		}
 	})
+}
+
+// Issue 10: ids that are not UTF-8 stay distinct in the moves log and
+// read back to their exact bytes (JSON alone would make both "n\ufffd").
+func TestMoveIDsAreBytes(t *testing.T) {
+	for _, m := range []placement.Move{
+		{ID: "1", Domain: "default", Tick: 3, Container: "c\xff", OldHost: "n\xfe", NewHost: "n\xff", Reason: "r"},
+		{ID: "2", Domain: "d\x80", Tick: 3, Container: " c 1 ", OldHost: "n_1", NewHost: "ñ", Reason: "r"},
+	} {
+		b, err := EncodeMove(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := DecodeMove(b)
+		if err != nil || got.Container != m.Container || got.OldHost != m.OldHost || got.NewHost != m.NewHost || got.Domain != m.Domain {
+			t.Errorf("%s: decoded %+v, %v; want %+v", b, got, err, m)
+		}
+	}
+	b, _ := EncodeMove(placement.Move{ID: "1", Domain: "default", Tick: 3, Container: "c_1", OldHost: "n_1", NewHost: "n_2"})
+	if bytes.Contains(b, []byte("_bytes")) {
+		t.Errorf("UTF-8 ids got a bytes twin: %s", b)
+	}
 }

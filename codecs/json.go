@@ -122,6 +122,9 @@ func decodeRecord(r map[string]json.RawMessage, prefix, domain, domainKey string
 	if err != nil {
 		return s, fail(prefix+f.Tick, string(rawTick), "tick is not an integer")
 	}
+	if !TickInRange(t) {
+		return s, fail(prefix+f.Tick, string(rawTick), tickRangeReason)
+	}
 	s.Tick = t
 	if s.Container, err = str(f.Individual); err != nil {
 		return s, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	"hots/placement"
 )
@@ -12,12 +13,40 @@ import (
 // EncodeMove is one JSON line (without the newline) with placement.Move's
 // field names, so upstream consumers keep container_name, old_host and
 // new_host.
-func EncodeMove(m placement.Move) ([]byte, error) { return json.Marshal(m) }
+//
+// An id that is not valid UTF-8 cannot be a JSON string as it is (the
+// encoder would replace its bad bytes by U+FFFD, so two ids could become
+// one): such a field also gets a "<field>_bytes" twin holding the exact
+// bytes in base64, which DecodeMove prefers, so a move always matches its
+// input back.
+func EncodeMove(m placement.Move) ([]byte, error) {
+	w := moveOut{Move: m}
+	w.ContainerBytes = exactBytes(m.Container)
+	w.OldHostBytes = exactBytes(m.OldHost)
+	w.NewHostBytes = exactBytes(m.NewHost)
+	w.DomainBytes = exactBytes(m.Domain)
+	return json.Marshal(w)
+}
+
+type moveOut struct {
+	placement.Move
+	ContainerBytes []byte `json:"container_name_bytes,omitempty"`
+	OldHostBytes   []byte `json:"old_host_bytes,omitempty"`
+	NewHostBytes   []byte `json:"new_host_bytes,omitempty"`
+	DomainBytes    []byte `json:"domain_bytes,omitempty"`
+}
+
+func exactBytes(s string) []byte {
+	if utf8.ValidString(s) {
+		return nil
+	}
+	return []byte(s)
+}
 
 // moveWire accepts upstream's "time" (a string, spec 6.6) besides "tick"
 // so that upstream moves logs can be read back too.
 type moveWire struct {
-	placement.Move
+	moveOut
 	Tick *int64          `json:"tick"`
 	Time json.RawMessage `json:"time"`
 }
@@ -30,6 +59,14 @@ func DecodeMove(b []byte) (placement.Move, error) {
 		return placement.Move{}, fmt.Errorf("move: %w", err)
 	}
 	m := w.Move
+	for _, f := range []struct {
+		b []byte
+		s *string
+	}{{w.ContainerBytes, &m.Container}, {w.OldHostBytes, &m.OldHost}, {w.NewHostBytes, &m.NewHost}, {w.DomainBytes, &m.Domain}} {
+		if f.b != nil {
+			*f.s = string(f.b)
+		}
+	}
 	switch {
 	case w.Tick != nil:
 		m.Tick = *w.Tick

@@ -63,15 +63,23 @@ func ReadNodeMeta(r io.Reader, source, hostField string, metrics []string) (*Nod
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
+			// FieldPos is only defined after a successful Read; the parse
+			// error carries the line itself.
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				return nil, &RowError{Position: Position{Source: source, Line: int64(pe.StartLine)}, Reason: "not a CSV record: " + pe.Error()}
+			}
 			return nil, fmt.Errorf("%s: %w", source, err)
 		}
+		line, _ := cr.FieldPos(0)
 		pos := Position{Source: source, Line: int64(line)}
 		if len(rec) != len(header) {
 			return nil, &RowError{Position: pos, Reason: fmt.Sprintf("has %d fields, header has %d", len(rec), len(header)), Raw: strings.Join(rec, ",")}
 		}
-		name := strings.TrimSpace(rec[cols[0]])
+		// Not trimmed: an id is its bytes, in every file (usage rows keep
+		// theirs as they are), so " n_1" here and "n_1" there stay apart.
+		name := rec[cols[0]]
 		if name == "" {
 			return nil, &RowError{Position: pos, Field: hostField, Reason: "empty host id", Raw: strings.Join(rec, ",")}
 		}
@@ -83,8 +91,10 @@ func ReadNodeMeta(r io.Reader, source, hostField string, metrics []string) (*Nod
 		h := placement.Host{Name: name, Capacity: make([]float64, len(metrics))}
 		for k, c := range cols[1:] {
 			v, err := strconv.ParseFloat(strings.TrimSpace(rec[c]), 64)
-			if reason := metricProblem(v, err); reason != "" {
-				return nil, &RowError{Position: pos, Field: metrics[k], Value: rec[c], Reason: strings.Replace(reason, "metric", "capacity", 1), Raw: strings.Join(rec, ",")}
+			reason := capacityProblem(v, err)
+			if reason != "" {
+				return nil, &RowError{Position: pos, Field: metrics[k], Value: rec[c],
+					Reason: reason + " (host " + strconv.Quote(name) + ")", Raw: strings.Join(rec, ",")}
 			}
 			h.Capacity[k] = v
 		}
@@ -95,4 +105,18 @@ func ReadNodeMeta(r io.Reader, source, hostField string, metrics []string) (*Nod
 		return nil, fmt.Errorf("%s: no host rows", source)
 	}
 	return nm, nil
+}
+
+// capacityProblem says why a capacity is unusable ("" when it is fine).
+// Capacities divide every load: a zero one makes each utilisation
+// infinite, and one beyond MaxValue makes the squared and summed figures
+// overflow; either would change the results silently, so the run stops.
+func capacityProblem(v float64, err error) string {
+	if reason := metricProblem(v, err); reason != "" {
+		return strings.Replace(reason, "metric", "capacity", 1)
+	}
+	if v == 0 {
+		return "capacity is zero (a host that can hold nothing: remove its row or give it a capacity)"
+	}
+	return ""
 }

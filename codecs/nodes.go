@@ -3,7 +3,7 @@ package codecs
 import (
 	"encoding/json"
 	"fmt"
-	"math"
+	"strconv"
 
 	"hots/placement"
 )
@@ -44,8 +44,9 @@ func DecodeNode(b []byte, pos Position, metrics []string) (NodeCapacity, placeme
 		if !ok {
 			return nc, placement.Host{}, &RowError{Position: pos, Field: "capacity." + m, Reason: "missing capacity"}
 		}
-		if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
-			return nc, placement.Host{}, &RowError{Position: pos, Field: "capacity." + m, Reason: "capacity must be a finite number ≥ 0"}
+		if reason := capacityProblem(v, nil); reason != "" {
+			return nc, placement.Host{}, &RowError{Position: pos, Field: "capacity." + m, Value: strconv.FormatFloat(v, 'g', -1, 64),
+				Reason: reason + " (host " + strconv.Quote(nc.Host) + ")"}
 		}
 		h.Capacity[i] = v
 	}

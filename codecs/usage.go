@@ -133,8 +133,26 @@ func (h *UsageHeader) ParseTick(fields []string, line int64) (int64, error) {
 	if err != nil {
 		return 0, h.rowErr(line, fields, h.Tick, "tick is not an integer")
 	}
+	if !TickInRange(t) {
+		return 0, h.rowErr(line, fields, h.Tick, tickRangeReason)
+	}
 	return t, nil
 }
+
+// MaxTick bounds tick magnitudes. The engine adds tick_increment and
+// cooldown_ticks (at most MaxTickSpan, config refuses more) to ticks: with
+// both bounds the sums stay within int64, so a tick near 2^63 cannot wrap
+// to a negative next-loop tick and make every tick a loop. Unix time in
+// nanoseconds (about 1.8e18 today) is well inside.
+const (
+	MaxTick     = 1<<62 - 1
+	MaxTickSpan = 1 << 62
+)
+
+const tickRangeReason = "tick is beyond ±(2^62-1) (tick arithmetic would overflow)"
+
+// TickInRange reports whether t is within ±MaxTick.
+func TickInRange(t int64) bool { return t >= -MaxTick && t <= MaxTick }
 
 // DomainOf returns the record's domain (the default without a domain
 // column or with an empty cell).
@@ -169,9 +187,17 @@ func (h *UsageHeader) Sample(fields []string, line int64, values []float64) (pla
 	return s, nil
 }
 
+// MaxValue bounds usage values and capacities. Loads are summed over
+// containers and ticks, divided by capacities and squared (variance,
+// Σ(load/capacity)²): up to 1e18 all of that stays finite for any trace
+// that fits in memory, beyond it a sum can overflow to +Inf and poison
+// every figure after it. No real unit comes near it (aw_05-03-21 counts
+// memory in bytes: 8.5e11).
+const MaxValue = 1e18
+
 // metricProblem says why a usage value is unusable ("" when it is fine):
-// capacities and loads are sums, so NaN, infinities and negatives would
-// poison every figure computed from them.
+// capacities and loads are sums, so NaN, infinities, negatives and values
+// whose sums overflow would poison every figure computed from them.
 func metricProblem(v float64, err error) string {
 	switch {
 	case err != nil:
@@ -182,6 +208,8 @@ func metricProblem(v float64, err error) string {
 		return "metric is infinite"
 	case v < 0:
 		return "metric is negative"
+	case v > MaxValue:
+		return "metric is larger than 1e18 (sums of such values overflow)"
 	}
 	return ""
 }
@@ -200,7 +228,8 @@ func (h *UsageHeader) TickOf(fields [][]byte) (int64, bool) {
 	if len(fields) != len(h.Names) {
 		return 0, false
 	}
-	return parseInt(fields[h.Tick])
+	t, ok := parseInt(fields[h.Tick])
+	return t, ok && TickInRange(t)
 }
 
 // DomainBytes is DomainOf for byte fields; nil means the default domain.
@@ -220,7 +249,7 @@ func (h *UsageHeader) AppendSample(w *SampleWriter, fields [][]byte, traceHost [
 	}
 	tick, ok := parseInt(fields[h.Tick])
 	c, host := fields[h.Container], fields[h.Host]
-	if !ok || len(c) == 0 || len(host) == 0 {
+	if !ok || !TickInRange(tick) || len(c) == 0 || len(host) == 0 {
 		return false
 	}
 	mark := len(w.buf)
@@ -236,7 +265,7 @@ func (h *UsageHeader) AppendSample(w *SampleWriter, fields [][]byte, traceHost [
 	w.buf = binary.AppendUvarint(w.buf, uint64(len(h.Metrics)))
 	for _, col := range h.Metrics {
 		v, ok := parseFloat(fields[col])
-		if !ok || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+		if !ok || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || v > MaxValue {
 			w.buf = w.buf[:mark]
 			return false
 		}

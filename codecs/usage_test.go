@@ -81,10 +81,19 @@ func TestUsageHeaderSample(t *testing.T) {
 		{"3,c_1,n_1,1e999,1", placement.Sample{}, "cpu", "metric is not a number"},
 		{"3,c_1,n_1,-0.5,1", placement.Sample{}, "cpu", "metric is negative"},
 		{"3,c_1,n_1,1", placement.Sample{}, "", "has 4 fields, header has 5"},
+		// Sums and tick arithmetic must not overflow (issue 10).
+		{"3,c_1,n_1,1e19,1", placement.Sample{}, "cpu", "metric is larger than 1e18 (sums of such values overflow)"},
+		{"3,c_1,n_1,1e18,1", placement.Sample{Domain: "default", Tick: 3, Container: "c_1", Host: "n_1", Values: []float64{1e18, 1}}, "", ""},
+		{"9223372036854775807,c_1,n_1,1,1", placement.Sample{}, "timestamp", "tick is beyond ±(2^62-1) (tick arithmetic would overflow)"},
+		{"-4611686018427387904,c_1,n_1,1,1", placement.Sample{}, "timestamp", "tick is beyond ±(2^62-1) (tick arithmetic would overflow)"},
+		{"4611686018427387903,c_1,n_1,1,1", placement.Sample{Domain: "default", Tick: 1<<62 - 1, Container: "c_1", Host: "n_1", Values: []float64{1, 1}}, "", ""},
+		// Ids are their bytes: not trimmed, not required to be UTF-8.
+		{"3, c_1 ,n\xff,1,2", placement.Sample{Domain: "default", Tick: 3, Container: " c_1 ", Host: "n\xff", Values: []float64{1, 2}}, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.row, func(t *testing.T) {
 			got, err := h.Sample(strings.Split(tt.row, ","), 7, make([]float64, 2))
+			checkFastSample(t, h, tt.row, got, err)
 			if tt.reason != "" {
 				var re *RowError
 				if !errors.As(err, &re) {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
@@ -93,6 +94,8 @@ type Report struct {
 	Mapped  []Note       `json:"mapped,omitempty"`
 	Unknown []UnknownKey `json:"unknown,omitempty"`
 	Ignored []Note       `json:"ignored,omitempty"`
+	// Advice are valid settings that are probably not what was meant.
+	Advice []Note `json:"advice,omitempty"`
 
 	layers map[Source]map[string]any
 }
@@ -136,6 +139,9 @@ func (r Report) Warnings() []string {
 	}
 	for _, n := range r.Ignored {
 		out = append(out, fmt.Sprintf("key %s ignored: %s", n.Key, n.Note))
+	}
+	for _, n := range r.Advice {
+		out = append(out, fmt.Sprintf("%s: %s", n.Key, n.Note))
 	}
 	return out
 }
@@ -202,8 +208,13 @@ func Load(opts LoadOptions) (*Config, Report, error) {
 	}
 
 	raw := k.Raw()
+	// Every bad key is reported at once: decoding, strict unknown keys and
+	// validation each add theirs.
+	var errs []error
+	failed := map[string]bool{}
 	if err := checkInitialPlacement(raw); err != nil {
-		return nil, rep, err
+		errs = append(errs, err)
+		failed[err.(*Error).Key] = true
 	}
 	var cfg Config
 	md := mapstructure.Metadata{}
@@ -221,7 +232,16 @@ func Load(opts LoadOptions) (*Config, Report, error) {
 		return nil, rep, err
 	}
 	if err := dec.Decode(raw); err != nil {
-		return nil, rep, decodeError(err, raw)
+		for _, e := range decodeErrors(err, raw) {
+			ce, ok := e.(*Error)
+			if ok && failed[ce.Key] {
+				continue // already reported, in its own words
+			}
+			if ok {
+				failed[ce.Key] = true
+			}
+			errs = append(errs, e)
+		}
 	}
 	for _, key := range md.Unused {
 		rep.Unknown = append(rep.Unknown, UnknownKey{Key: key, Source: sourceOf(key, layers), Hint: hint(key)})
@@ -238,13 +258,31 @@ func Load(opts LoadOptions) (*Config, Report, error) {
 	}
 	if opts.Strict {
 		if err := rep.StrictError(); err != nil {
-			return nil, rep, err
+			errs = append(errs, err)
 		}
 	}
 	if err := cfg.Validate(); err != nil {
-		return nil, rep, err
+		// A key that failed to decode holds its zero value: judging that
+		// would report a second, made-up problem.
+		for _, e := range unjoin(err) {
+			if ce, ok := e.(*Error); !ok || !failed[ce.Key] {
+				errs = append(errs, e)
+			}
+		}
 	}
+	if len(errs) > 0 {
+		sortErrors(errs)
+		return nil, rep, errors.Join(errs...)
+	}
+	rep.Advice = cfg.advice()
 	return &cfg, rep, nil
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 func environ(e []string) func() []string {
@@ -301,7 +339,12 @@ func readFile(path string, rep *Report) (map[string]any, error) {
 	var m map[string]any
 	switch ext {
 	case ".json":
-		m, err = kjson.Parser().Unmarshal(b)
+		if err := checkJSON(b); err != nil && len(bytes.TrimSpace(b)) > 0 {
+			return nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+		if len(bytes.TrimSpace(b)) > 0 {
+			m, err = kjson.Parser().Unmarshal(b)
+		}
 	case ".yaml", ".yml":
 		m, err = yaml.Parser().Unmarshal(b)
 	default:
@@ -311,7 +354,9 @@ func readFile(path string, rep *Report) (map[string]any, error) {
 		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
 	if m == nil {
-		m = map[string]any{}
+		// Empty (or only comments) in either format: more likely a file
+		// cut short than a wish for every default, which {} says plainly.
+		return nil, fmt.Errorf("config file %s is empty; write {} to mean every default", path)
 	}
 	if reveal := legacyReveal(m); len(reveal) > 0 {
 		rep.Legacy, rep.Reveal = true, reveal
@@ -411,28 +456,33 @@ func integralHook(from, to reflect.Type, data any) (any, error) {
 	return data, nil
 }
 
-// decodeError turns mapstructure's messages into "key = value: must be …".
-func decodeError(err error, raw map[string]any) error {
+// decodeErrors turns mapstructure's messages into "key = value: must be
+// …", one per key. mapstructure wraps its joined errors in one more
+// error, so every level is unwrapped.
+func decodeErrors(err error, raw map[string]any) []error {
 	var out []error
 	var walk func(error)
 	walk = func(e error) {
+		if de, ok := e.(*mapstructure.DecodeError); ok {
+			key := de.Name()
+			v, _ := lookup(raw, splitKey(key))
+			out = append(out, &Error{Key: key, Value: v, Allowed: "must be " + typeWord(key)})
+			return
+		}
 		if j, ok := e.(interface{ Unwrap() []error }); ok {
 			for _, x := range j.Unwrap() {
 				walk(x)
 			}
 			return
 		}
-		var de *mapstructure.DecodeError
-		if errors.As(e, &de) {
-			key := de.Name()
-			v, _ := lookup(raw, splitKey(key))
-			out = append(out, &Error{Key: key, Value: v, Allowed: "must be " + typeWord(key)})
+		if u := errors.Unwrap(e); u != nil {
+			walk(u)
 			return
 		}
 		out = append(out, e)
 	}
 	walk(err)
-	return errors.Join(out...)
+	return out
 }
 
 func typeWord(key string) string {

@@ -3,8 +3,11 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
+	"time"
 
+	"hots/codecs"
 	"hots/placement"
 	"hots/placement/clustering"
 	"hots/placement/policy"
@@ -29,6 +32,11 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s = %v: %s", e.Key, v, e.Allowed)
 }
 
+const (
+	maxTimeLimit = float64(math.MaxInt64 / int64(time.Second))
+	maxWindow    = 1 << 60
+)
+
 // LogLevels are the accepted logging.level values (upstream's Python names).
 var LogLevels = []string{"DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL"}
 
@@ -49,6 +57,37 @@ func (c Config) Validate() error {
 
 	if c.TimeLimit < 0 {
 		bad("time_limit", c.TimeLimit, "must be >= 0 seconds (0 or null = no limit)")
+	} else if !(c.TimeLimit <= maxTimeLimit) { // NaN too
+		bad("time_limit", c.TimeLimit, "must be at most 9223372036 seconds (a longer limit overflows a duration; 0 or null = no limit)")
+	}
+	// NaN passes every range check below (each comparison is false) and
+	// then disables what the value controls; infinities are never meant.
+	pp := c.Problem.Parameters
+	for key, v := range map[string]float64{
+		"problem.parameters.tol": pp.Tol, "problem.parameters.tol_clust": pp.TolClust, "problem.parameters.tol_place": pp.TolPlace,
+		"problem.parameters.tol_move": pp.TolMove, "problem.parameters.headroom": pp.Headroom,
+	} {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			bad(key, v, "must be a finite number")
+		}
+	}
+	// Tick counts and spans the engine adds to ticks or multiplies: past
+	// these bounds the sums wrap around (a next loop in the past, an empty
+	// history) instead of meaning "very long".
+	cp := c.Connector.Parameters
+	for key, v := range map[string]int64{
+		"connector.parameters.tick_increment": int64(cp.TickIncrement), "problem.parameters.cooldown_ticks": int64(pp.CooldownTicks),
+	} {
+		if v > codecs.MaxTickSpan {
+			bad(key, v, "must be at most 2^62 = 4611686018427387904 ticks (it is added to ticks, the sum would overflow)")
+		}
+	}
+	for key, v := range map[string]int64{
+		"connector.parameters.window_duration": int64(cp.WindowDuration), "problem.parameters.history_ticks": int64(pp.HistoryTicks),
+	} {
+		if v > maxWindow {
+			bad(key, v, "must be at most 2^60 = 1152921504606846976 ticks (the engine's tick counts, 4 windows by default, would overflow)")
+		}
 	}
 	if c.Connector.Type == "" {
 		bad("connector.type", "", "must name a registered connector")
@@ -75,16 +114,98 @@ func (c Config) Validate() error {
 	}
 	p := c.EngineParams()
 	placement.SetDefaults(&p)
-	if err := p.Validate(); err != nil {
+	for _, err := range engineErrors(p) {
 		var fe *placement.FieldError
-		if errors.As(err, &fe) {
+		switch {
+		case isFailed(errs, err):
+		case errors.As(err, &fe):
 			bad(c.keyOf(fe.Field), fe.Value, fe.Allowed)
-		} else {
+		default:
 			errs = append(errs, err)
 		}
 	}
 	sortErrors(errs)
 	return errors.Join(errs...)
+}
+
+// engineErrors is every problem placement.Params.Validate finds: it stops
+// at the first, so each field it names is set to its default and the
+// check runs again.
+func engineErrors(p placement.Params) []error {
+	var def placement.Params
+	placement.SetDefaults(&def)
+	var out []error
+	for range 32 {
+		err := p.Validate()
+		if err == nil {
+			return out
+		}
+		out = append(out, err)
+		var fe *placement.FieldError
+		if !errors.As(err, &fe) {
+			return out
+		}
+		switch fe.Field {
+		case "metrics":
+			p.Metrics = def.Metrics
+		case "window_duration":
+			p.WindowDuration = def.WindowDuration
+		case "tick_increment":
+			p.TickIncrement = def.TickIncrement
+		case "tol":
+			p.Tol = def.Tol
+		case "tol_clust":
+			p.TolClust = def.TolClust
+		case "tol_place":
+			p.TolPlace = def.TolPlace
+		case "tol_move":
+			p.TolMove = def.TolMove
+		case "cooldown_ticks":
+			p.CooldownTicks = def.CooldownTicks
+		case "headroom":
+			p.Headroom = def.Headroom
+		case "history_ticks":
+			p.HistoryTicks = def.HistoryTicks
+		case "initial_method":
+			p.InitialMethod = def.InitialMethod
+		case "clustering.method":
+			p.Clustering.Method = def.Clustering.Method
+		case "clustering.nb_clusters", "clustering.k":
+			p.Clustering.K = def.Clustering.K
+		default:
+			return out
+		}
+	}
+	return out
+}
+
+// isFailed reports whether the engine's complaint is about a key already
+// refused above (the engine stops at its first problem, which may be one
+// of them).
+func isFailed(errs []error, err error) bool {
+	var fe *placement.FieldError
+	if !errors.As(err, &fe) {
+		return false
+	}
+	for _, e := range errs {
+		if ce, ok := e.(*Error); ok && strings.HasSuffix(ce.Key, "."+fe.Field) {
+			return true
+		}
+	}
+	return false
+}
+
+// advice are warnings about valid settings that are probably mistakes.
+func (c Config) advice() []Note {
+	p := c.EngineParams()
+	placement.SetDefaults(&p)
+	var out []Note
+	if p.TickIncrement > p.WindowDuration {
+		out = append(out, Note{"connector.parameters.tick_increment", fmt.Sprintf(
+			"%d is larger than connector.parameters.window_duration = %d: the %d ticks before each loop's window are never evaluated",
+			p.TickIncrement, p.WindowDuration, p.TickIncrement-p.WindowDuration)})
+	}
+	return out
 }
 
 // paramKeys maps placement.Params field names (as FieldError names them) to

@@ -371,3 +371,17 @@ func Open(name string, raw Raw, env Env) (Connector, *Decoded, error) {
 	c, err := d.Registration.New(env, d.Args)
 	return c, d, err
 }
+
+// NamedPath is a file a connector reads or writes, with the key that names it.
+type NamedPath struct {
+	Key  string
+	Path string
+}
+
+// Filer is Args that name the files the connector reads and writes, so
+// that a run can refuse outputs that would overwrite its inputs.
+// baseDir resolves relative paths; runDir is the run directory ("" =
+// not known yet).
+type Filer interface {
+	Files(baseDir, runDir string) (inputs, outputs []NamedPath)
+}

@@ -26,7 +26,9 @@ type routerConfig struct {
 	// stopping reports a shutdown in progress: errors then are not bad
 	// messages and are never poisoned (the record is redelivered).
 	stopping func() bool
-	log      *slog.Logger
+	// onPanic, if set, gets a panic of any stage: the run stops with it.
+	onPanic func(*PanicError)
+	log     *slog.Logger
 }
 
 // router is the pipeline's router. Its sources subscribe only once the
@@ -53,6 +55,10 @@ func build(c routerConfig) (*router, error) {
 	}
 	poisonSink := c.conn.Poison()
 	poison, err := middleware.PoisonQueueWithFilter(c.poison, poisonSink.Topic, func(err error) bool {
+		var pe *PanicError
+		if errors.As(err, &pe) {
+			return true // a bug: set aside even while stopping, never redelivered to panic again
+		}
 		if c.stopping() {
 			return false
 		}
@@ -63,7 +69,9 @@ func build(c routerConfig) (*router, error) {
 	}
 	retry := middleware.Retry{MaxRetries: c.retries, InitialInterval: 10 * time.Millisecond, Multiplier: 2, MaxInterval: time.Second,
 		Logger: logger, ShouldRetry: func(p middleware.RetryParams) bool { return !handlers.IsPermanent(p.Err) }}
-	r.AddMiddleware(poison, retry.Middleware, middleware.Recoverer)
+	// A panic is a bug, never retried: failOnPanic stands where
+	// watermill's Recoverer would.
+	r.AddMiddleware(poison, retry.Middleware, failOnPanic(c.onPanic))
 
 	inner := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, logger)
 	c.window.Emit = func(msgs []*message.Message) error { return inner.Publish(TopicTicks, msgs...) }

@@ -153,6 +153,19 @@ func Run(ctx context.Context, cfg config.Config, conn connectors.Connector, opts
 			stopOnce.Do(func() { stopErr = fmt.Errorf("bad input (bad_input: stop): %w", e); cancel(stopErr) })
 		}
 	}
+	// A replay fails on a panic, naming where; a service poisons the
+	// message that caused it and goes on (failOnPanic makes it permanent).
+	var onPanic func(*PanicError)
+	if finite {
+		onPanic = func(pe *PanicError) {
+			log.Error("stage panicked", "handler", pe.Handler, "domain", pe.Domain, "tick", pe.Tick, "panic", pe.Value, "stack", string(pe.Stack))
+			stopOnce.Do(func() { stopErr = pe; cancel(pe) })
+		}
+	} else {
+		onPanic = func(pe *PanicError) {
+			log.Error("stage panicked: the message goes to the poison sink", "handler", pe.Handler, "domain", pe.Domain, "tick", pe.Tick, "panic", pe.Value, "stack", string(pe.Stack))
+		}
+	}
 	poison := conn.Poison()
 	var moves atomic.Int64
 	rule := conn.Ticks()
@@ -189,7 +202,7 @@ func Run(ctx context.Context, cfg config.Config, conn connectors.Connector, opts
 
 	p, err := build(routerConfig{conn: conn, decoder: decoder, window: w, placer: placer, retries: retries, log: log,
 		poison:   &notifyingPublisher{Publisher: poison.Publisher, notify: reject},
-		stopping: func() bool { return ctx.Err() != nil }})
+		stopping: func() bool { return ctx.Err() != nil }, onPanic: onPanic})
 	if err != nil {
 		return nil, err
 	}
@@ -354,6 +367,9 @@ func (p *notifyingPublisher) Close() error { return nil }
 
 // Env is what every connector is given, from the common configuration.
 func Env(cfg config.Config, log *slog.Logger) connectors.Env {
+	if log == nil {
+		log = slog.Default()
+	}
 	return connectors.Env{Fields: UsageFields(cfg), Engine: EngineParams(cfg), BadInput: cfg.Connector.Parameters.BadInput,
 		BaseDir: cfg.Dir, Logger: log}
 }

@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/spf13/pflag"
@@ -52,20 +53,46 @@ func init() {
 // errUsage marks errors caused by the command line; main exits 2 on them.
 var errUsage = errors.New("usage")
 
+// Exit codes: 0 done, 1 failed (bad input that left nothing usable, bad
+// configuration, I/O), 2 bad command line, 128+signal (130 SIGINT, 143
+// SIGTERM) for a replay stopped by a signal, as shells report it.
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	var got atomic.Value
+	go func() {
+		s := <-sigs
+		got.Store(s)
+		cancel()
+		for range sigs { // later ones are absorbed while the run winds down
+		}
+	}()
 	err := dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	switch {
-	case err == nil:
-	case errors.Is(err, pflag.ErrHelp):
-	case errors.Is(err, errUsage):
-		fmt.Fprintln(os.Stderr, "hots:", err)
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "hots:", err)
-		os.Exit(1)
+	signal.Stop(sigs)
+	cancel()
+	sig, _ := got.Load().(os.Signal)
+	if code := exitStatus(err, sig, os.Stderr); code != 0 {
+		os.Exit(code)
 	}
+}
+
+// exitStatus says err on stderr and returns the process's exit code; sig
+// is the signal that stopped the run, if one did.
+func exitStatus(err error, sig os.Signal, stderr io.Writer) int {
+	var interrupted *interruptedError
+	switch {
+	case err == nil, errors.Is(err, pflag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(stderr, "hots:", err)
+		return 2
+	case errors.As(err, &interrupted):
+		fmt.Fprintf(stderr, "hots: %v (%v)\n", err, sig)
+		return exitCode(sig)
+	}
+	fmt.Fprintln(stderr, "hots:", err)
+	return 1
 }
 
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {

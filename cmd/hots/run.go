@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -82,6 +83,7 @@ func loadConfig(fs *pflag.FlagSet, file string, strict bool) (*loaded, error) {
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("run", stderr)
 	file, strict := loadFlags(fs)
+	overwrite := fs.Bool("overwrite", false, "reuse a non-empty run directory (--out): hots's files in it are replaced, others are left")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -93,6 +95,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		for _, w := range l.rep.Warnings() { // the logger is not set up yet: say it plainly
 			fmt.Fprintln(stderr, "hots: config:", w)
 		}
+		return err
+	}
+	// Before the log file or anything else is created.
+	if err := checkOutputs(l.cfg, l.conn, cmp.Or(*file, os.Getenv(config.EnvConfigFile)), *overwrite); err != nil {
 		return err
 	}
 	log, closeLog, err := newLogger(l.cfg.Logging, stderr)
@@ -186,7 +192,19 @@ func run(ctx context.Context, cfg config.Config, dec *connectors.Decoded, log *s
 		}
 		fmt.Fprintf(stdout, "run directory: %s\n", dir)
 	}
-	return err
+	return cmp.Or(err, runOutcome(stopped, res, dir))
+}
+
+// runOutcome fails a run that completed without reading anything usable,
+// and marks an interrupted one (main exits 130 or 143 on it).
+func runOutcome(stopped string, res *pipeline.Result, dir string) error {
+	switch {
+	case stopped == "signal":
+		return &interruptedError{dir: dir}
+	case stopped == "" && res.Samples == 0:
+		return &errNothingUsable{rejects: res.Rejected, dir: dir}
+	}
+	return nil
 }
 
 // serve runs a service connector until ctx ends, with health, readiness

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -159,9 +160,11 @@ func TestRunInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	// Interrupted is not finished: main exits 130/143 on this error.
+	var interrupted *interruptedError
 	cfg, dec := defaultConfig(t, dir)
-	if err := run(ctx, cfg, dec, log, io.Discard, io.Discard); err != nil {
-		t.Fatalf("run: %v", err)
+	if err := run(ctx, cfg, dec, log, io.Discard, io.Discard); !errors.As(err, &interrupted) {
+		t.Fatalf("run: %v, want an interruptedError", err)
 	}
 	s, err := rundir.ReadSummary(dir)
 	if err != nil {

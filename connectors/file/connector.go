@@ -61,6 +61,31 @@ func (a *Args) Default() {
 // bundled sample).
 func (a *Args) Trace() string { return a.DataFolder }
 
+// Files implements connectors.Filer.
+func (a *Args) Files(baseDir, runDir string) (inputs, outputs []connectors.NamedPath) {
+	resolve := func(p string) string {
+		if p == "" || filepath.IsAbs(p) || baseDir == "" {
+			return p
+		}
+		return filepath.Join(baseDir, p)
+	}
+	if dir := resolve(a.DataFolder); dir != "" {
+		inputs = append(inputs,
+			connectors.NamedPath{Key: "connector.parameters.file_name", Path: filepath.Join(dir, a.FileName)},
+			connectors.NamedPath{Key: "connector.parameters.node_meta_file", Path: filepath.Join(dir, a.NodeMetaFile)})
+	}
+	out := resolve(a.Outfile)
+	if out == "" && runDir != "" {
+		out = filepath.Join(runDir, "moves.jsonl")
+	}
+	rej := resolve(a.RejectsFile)
+	if rej == "" && out != "" {
+		rej = filepath.Join(filepath.Dir(out), "rejects.csv")
+	}
+	outputs = []connectors.NamedPath{{Key: "connector.parameters.outfile", Path: out}, {Key: "connector.parameters.rejects_file", Path: rej}}
+	return inputs, outputs
+}
+
 // Validate implements connectors.Args.
 func (a *Args) Validate() error {
 	var errs []error
@@ -141,10 +166,22 @@ func New(env connectors.Env, a Args) (*Connector, error) {
 		known[h.Name] = true
 	}
 	c.sub, err = NewSubscriber(Config{UsagePath: c.usagePath, Fields: env.Fields, KnownHosts: known,
-		Reject: c.reject, Progress: env.Progress, Logger: env.Logger})
+		Reject: c.reject, Logger: env.Logger,
+		Progress: func(done, total int64) {
+			// After each tick, once its moves are written: a killed run's
+			// rejects file is then as far along as its moves file.
+			c.rejects.Flush()
+			if env.Progress != nil {
+				env.Progress(done, total)
+			}
+		}})
 	if err != nil {
 		c.rejects.Close()
 		return nil, err
+	}
+	if last, ok := c.sub.LastTick(); ok && env.Engine.SepTime > last && env.Logger != nil {
+		env.Logger.Warn("connector.parameters.sep_time is past the last tick of the trace: no loop will run, the run only measures the trace without moves",
+			"sep_time", env.Engine.SepTime, "last_tick", last, "file", c.usagePath)
 	}
 	if c.moves, err = NewMovesPublisher(outfile, a.ResetOnStart); err != nil {
 		c.rejects.Close()

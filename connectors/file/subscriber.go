@@ -47,11 +47,15 @@ type Subscriber struct {
 	cfg    Config
 	hdr    *codecs.UsageHeader
 	size   int64
+	info   os.FileInfo // at the scan: the file the run replays
 	sorted bool
-	ticks  []int64             // ascending (unsorted files)
-	index  map[int64]*spanList // tick -> rows in file order (unsorted files)
-	long   map[int64]int64     // offset -> length of rows too long for a rowSpan
-	rows   int64               // data rows seen by the scan
+	// lastTick is the largest valid tick seen by the scan (anyTick: one was).
+	lastTick int64
+	anyTick  bool
+	ticks    []int64             // ascending (unsorted files)
+	index    map[int64]*spanList // tick -> rows in file order (unsorted files)
+	long     map[int64]int64     // offset -> length of rows too long for a rowSpan
+	rows     int64               // data rows seen by the scan
 
 	once      sync.Once
 	closing   chan struct{}
@@ -64,6 +68,7 @@ type Subscriber struct {
 
 	// Counts, updated per row without a lock.
 	nRows, nTicks, nRejected atomic.Int64
+	grown                    atomic.Int64 // bytes appended during the run (not replayed)
 	unknownMu                sync.Mutex
 	unknownHosts             []string
 }
@@ -136,6 +141,9 @@ type Stats struct {
 	Rejected     int64 // rows rejected by the connector itself
 	UnknownHosts []string
 	Sorted       bool
+	// Grown is how many bytes were appended to the file during the run;
+	// they were not replayed.
+	Grown int64
 }
 
 // NewSubscriber opens and checks the file (header, columns, at least one
@@ -199,7 +207,7 @@ func (s *Subscriber) scan() error {
 	if err != nil {
 		return fmt.Errorf("usage file: %w", err)
 	}
-	s.size = st.Size()
+	s.size, s.info = st.Size(), st
 	if err := s.readHeader(rr); err != nil {
 		return err
 	}
@@ -228,6 +236,7 @@ func (s *Subscriber) scan() error {
 		}
 		last, any = t, true
 	}
+	s.lastTick, s.anyTick = last, any
 	if s.rows == 0 {
 		return fmt.Errorf("%s: no data rows", s.cfg.UsagePath)
 	}
@@ -261,7 +270,7 @@ func (s *Subscriber) buildIndex() error {
 		s.rows++
 		if err != nil {
 			s.nRows.Add(1) // rows in the index are counted when emitted
-			s.reject(csvError(s.cfg.UsagePath, err, line))
+			s.reject(csvError(s.cfg.UsagePath, err, line, rr.rawRecord()))
 		} else if t, ok := s.hdr.TickOf(rec); !ok {
 			s.nRows.Add(1)
 			s.reject(s.tickError(rec, line))
@@ -281,6 +290,50 @@ func (s *Subscriber) buildIndex() error {
 		start = end
 	}
 	slices.Sort(s.ticks)
+	if n := len(s.ticks); n > 0 {
+		s.lastTick, s.anyTick = s.ticks[n-1], true
+	}
+	return nil
+}
+
+// LastTick is the largest valid tick of the file (ok false: none).
+func (s *Subscriber) LastTick() (tick int64, ok bool) { return s.lastTick, s.anyTick }
+
+// sameFile refuses a file that is not the one scanned (replaced by a
+// rename, as sed -i does), since the index and the checks describe the
+// other one.
+func (s *Subscriber) sameFile(f *os.File) error {
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("usage file: %w", err)
+	}
+	if !os.SameFile(st, s.info) {
+		return fmt.Errorf("%s: changed while replaying: replaced by another file since the run started", s.cfg.UsagePath)
+	}
+	return nil
+}
+
+// checkUnchanged runs after the replay: a file that shrank was not
+// replayed whole, which fails the run; one that grew had rows appended
+// after the start, which the run did not read (it replays the file as it
+// was), and that is said loudly.
+func (s *Subscriber) checkUnchanged(f *os.File, lastTick int64) error {
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("usage file: %w", err)
+	}
+	switch {
+	case st.Size() < s.size:
+		return fmt.Errorf("%s: changed while replaying: %d bytes now, %d when the run started (truncated); ticks after %d may be missing",
+			s.cfg.UsagePath, st.Size(), s.size, lastTick)
+	case st.Size() > s.size:
+		s.cfg.Logger.Warn("usage file grew during the run: the rows appended after the start were not replayed",
+			"file", s.cfg.UsagePath, "bytes_at_start", s.size, "bytes_now", st.Size())
+		s.grown.Store(st.Size() - s.size)
+	case !st.ModTime().Equal(s.info.ModTime()):
+		s.cfg.Logger.Warn("usage file was modified during the run (same size): the replay may mix old and new rows",
+			"file", s.cfg.UsagePath)
+	}
 	return nil
 }
 
@@ -294,12 +347,14 @@ func (s *Subscriber) tickError(rec [][]byte, line int64) *codecs.RowError {
 	return &codecs.RowError{Position: codecs.Position{Source: s.cfg.UsagePath, Line: line}, Reason: "tick is not an integer"}
 }
 
-func csvError(src string, err error, line int64) *codecs.RowError {
+// csvError is the reject of a malformed record; raw is its line as read,
+// so the rejects file shows what to fix.
+func csvError(src string, err error, line int64, raw []byte) *codecs.RowError {
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
 		line = int64(pe.StartLine)
 	}
-	return &codecs.RowError{Position: codecs.Position{Source: src, Line: line}, Reason: "not a CSV record: " + err.Error()}
+	return &codecs.RowError{Position: codecs.Position{Source: src, Line: line}, Reason: "not a CSV record: " + err.Error(), Raw: string(raw)}
 }
 
 func (s *Subscriber) reject(e *codecs.RowError) {
@@ -359,7 +414,7 @@ func (s *Subscriber) Stats() Stats {
 	s.unknownMu.Lock()
 	defer s.unknownMu.Unlock()
 	return Stats{Rows: s.nRows.Load(), Ticks: s.nTicks.Load(), Rejected: s.nRejected.Load(),
-		UnknownHosts: slices.Clone(s.unknownHosts), Sorted: s.sorted}
+		UnknownHosts: slices.Clone(s.unknownHosts), Sorted: s.sorted, Grown: s.grown.Load()}
 }
 
 // Close stops the replay and closes the channel.
@@ -463,11 +518,17 @@ func (s *Subscriber) emit(ctx context.Context, out chan<- *message.Message) erro
 
 // stream replays a tick-sorted file in one pass.
 func (e *emitter) stream() error {
-	f, rr, err := openRecords(e.s.cfg.UsagePath)
+	f, err := os.Open(e.s.cfg.UsagePath)
 	if err != nil {
 		return fmt.Errorf("usage file: %w", err)
 	}
 	defer f.Close()
+	if err := e.s.sameFile(f); err != nil {
+		return err
+	}
+	// The file as it was at the scan: rows appended since are not part of
+	// the run, as they are not in an unsorted file's index.
+	rr := newStreamReader(io.LimitReader(f, e.s.size))
 	if _, _, err := rr.next(); err != nil {
 		return fmt.Errorf("%s: header: %w", e.s.cfg.UsagePath, err)
 	}
@@ -484,7 +545,7 @@ func (e *emitter) stream() error {
 		e.consumed = rr.offset()
 		e.s.nRows.Add(1)
 		if err != nil {
-			e.s.reject(csvError(e.s.cfg.UsagePath, err, line))
+			e.s.reject(csvError(e.s.cfg.UsagePath, err, line, rr.rawRecord()))
 			continue
 		}
 		t, ok := h.TickOf(rec)
@@ -512,9 +573,11 @@ func (e *emitter) stream() error {
 		}
 	}
 	if open {
-		return e.endTick()
+		if err := e.endTick(); err != nil {
+			return err
+		}
 	}
-	return nil
+	return e.s.checkUnchanged(f, e.tick)
 }
 
 // indexed replays an unsorted file tick by tick from the index. Where the
@@ -528,6 +591,9 @@ func (e *emitter) indexed() (err error) {
 		return fmt.Errorf("usage file: %w", err)
 	}
 	defer f.Close()
+	if err := e.s.sameFile(f); err != nil {
+		return err
+	}
 	var data []byte
 	var unmap func()
 	if mapFiles {
@@ -593,7 +659,7 @@ func (e *emitter) indexed() (err error) {
 			return err
 		}
 	}
-	return nil
+	return e.s.checkUnchanged(f, e.tick)
 }
 
 // readSpans reads the chunk's records into buf with one ReadAt per run of
