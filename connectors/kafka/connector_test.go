@@ -1,0 +1,141 @@
+package kafka_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"hots/codecs"
+	"hots/connectors"
+	"hots/connectors/connectortest"
+	"hots/connectors/kafka"
+	"hots/connectors/kafka/devbroker"
+	"hots/placement"
+)
+
+// The Kafka connector passes the conformance suite against an embedded
+// broker holding Kafka's default message size limit, over TCP, through the
+// same watermill-kafka, goka and sarama code a service runs. Each run has
+// its own topics and groups; the last tick closes on idleness.
+func TestConformance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("Kafka conformance: about 10 s against the embedded broker")
+	}
+	b, err := devbroker.Start(devbroker.Options{Partitions: 3, BrokerConfigs: map[string]string{"message.max.bytes": "1048588"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	n := 0
+	connectortest.Run(t, connectortest.Harness{
+		Timeout: 3 * time.Minute,
+		Open: func(t *testing.T, trace string, env connectors.Env) (connectors.Connector, connectortest.Feed) {
+			n++
+			var a kafka.Args
+			a.Default()
+			a.DataFolder = trace
+			a.Kafka.Brokers = b.Addrs()
+			a.Kafka.Group = fmt.Sprintf("conformance-%d", n)
+			a.Kafka.UsageTopics = []string{fmt.Sprintf("usage-%d", n)}
+			a.Kafka.MovesTopic, a.Kafka.PoisonTopic, a.Kafka.NodesTopic = fmt.Sprintf("moves-%d", n), fmt.Sprintf("poison-%d", n), fmt.Sprintf("nodes-%d", n)
+			a.Kafka.Partitions = 3
+			a.Kafka.Lateness, a.Kafka.IdleTimeout = 0, 2*time.Second
+			if err := a.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			c, err := kafka.New(env, a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			topic := a.Kafka.UsageTopics[0]
+			return c, func(ctx context.Context, recs []connectortest.Record) error {
+				p, err := producer(b.Addrs())
+				if err != nil {
+					return err
+				}
+				defer p.Close()
+				msgs := make([]*sarama.ProducerMessage, 0, len(recs))
+				for _, r := range recs {
+					msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(r.Domain), Value: sarama.ByteEncoder(r.JSON)})
+				}
+				return p.SendMessages(msgs)
+			}
+		},
+		Published: func(t *testing.T, conn connectors.Connector) []placement.Move {
+			var out []placement.Move
+			for _, v := range readTopic(t, b.Addrs(), conn.Sink().Topic) {
+				m, err := codecs.DecodeMove(v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, m)
+			}
+			return out
+		},
+		Poisoned: func(t *testing.T, conn connectors.Connector) int {
+			return len(readTopic(t, b.Addrs(), conn.Poison().Topic))
+		},
+	})
+}
+
+func producer(brokers []string) (sarama.SyncProducer, error) {
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V3_6_0_0
+	sc.Producer.Return.Successes = true
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	return sarama.NewSyncProducer(brokers, sc)
+}
+
+// readTopic reads every record of a topic (all partitions, in partition
+// then offset order; one domain is on one partition, so its order holds).
+func readTopic(t *testing.T, brokers []string, topic string) [][]byte {
+	t.Helper()
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V3_6_0_0
+	client, err := sarama.NewClient(brokers, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	var out [][]byte
+	for _, p := range parts {
+		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if end == 0 {
+			continue
+		}
+		pc, err := cons.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatal(err)
+		}
+	read:
+		for {
+			select {
+			case m := <-pc.Messages():
+				out = append(out, m.Value)
+				if m.Offset == end-1 {
+					break read
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("%s[%d]: no record for 30 s", topic, p)
+			}
+		}
+		pc.Close()
+	}
+	return out
+}
