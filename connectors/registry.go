@@ -348,6 +348,10 @@ func formatDefault(v any) string {
 			return `""`
 		}
 		return "`" + rv.String() + "`"
+	case reflect.Map:
+		if rv.Len() == 0 {
+			return "null"
+		}
 	case reflect.Slice:
 		if rv.Len() == 0 {
 			return "`[]`"

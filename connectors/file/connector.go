@@ -23,12 +23,12 @@ func init() {
 		RunDir:  true,
 		NewArgs: func() connectors.Args { return &Args{} },
 		Keys: []connectors.Key{
-			{Key: "data_folder", Doc: "folder holding the CSVs; empty = generate the bundled sample into <run dir>/input"},
+			{Key: "data_folder", Doc: "folder holding the CSVs; empty = generate the bundled sample into RUN_DIR/input"},
 			{Key: "file_name", Doc: "container usage CSV inside data_folder"},
 			{Key: "node_meta_file", Doc: "host capacities CSV inside data_folder"},
-			{Key: "outfile", Doc: "moves log (JSON lines); empty = <run dir>/moves.jsonl"},
+			{Key: "outfile", Doc: "moves log (JSON lines); empty = RUN_DIR/moves.jsonl"},
 			{Key: "reset_on_start", Doc: "truncate outfile at start"},
-			{Key: "rejects_file", Doc: "bad input records (CSV); empty = <run dir>/rejects.csv"},
+			{Key: "rejects_file", Doc: "bad input records (CSV); empty = beside outfile: RUN_DIR/rejects.csv"},
 		},
 		Flags: []connectors.Flag{{Name: "data", Key: "connector.parameters.data_folder",
 			Usage: "data folder with container_usage.csv and node_meta.csv (connector.parameters.data_folder)"}},
@@ -44,12 +44,6 @@ type Args struct {
 	Outfile      string `koanf:"outfile"`
 	ResetOnStart bool   `koanf:"reset_on_start"`
 	RejectsFile  string `koanf:"rejects_file"`
-	// Upstream's Kafka keys, accepted in a file run so that one
-	// configuration serves both (they mean nothing here).
-	BootstrapServers string         `koanf:"bootstrap.servers"`
-	Topics           []string       `koanf:"topics"`
-	ConsumerConf     map[string]any `koanf:"consumer_conf"`
-	BatchSize        int            `koanf:"batch_size"`
 }
 
 // Default implements connectors.Args.

@@ -32,17 +32,18 @@ func init() {
 		Keys: []connectors.Key{
 			{Key: "data_folder", Doc: "optional folder whose node_meta.csv gives capacities at start (the nodes topic also carries them)"},
 			{Key: "node_meta_file", Doc: "host capacities CSV inside data_folder"},
-			{Key: "bootstrap.servers", Doc: "brokers, comma-separated (upstream key; kafka.brokers wins when both are set)"},
+			{Key: "bootstrap.servers", Doc: "brokers, comma-separated (upstream key; wins over kafka.brokers when set)"},
 			{Key: "topics", Doc: "upstream name of kafka.usage_topics"},
 			{Key: "consumer_conf", Doc: "upstream consumer object; accepted and unused"},
 			{Key: "batch_size", Doc: "accepted for upstream compatibility; unused"},
+			{Key: "outfile", Doc: "accepted for upstream compatibility; unused: moves go to kafka.moves_topic"},
 			{Key: "kafka.brokers", Doc: "brokers (comma-separated in env/flags)"},
 			{Key: "kafka.topics", Doc: "upstream name of kafka.usage_topics"},
 			{Key: "kafka.usage_topics", Doc: "topics usage samples are read from"},
 			{Key: "kafka.moves_topic", Doc: "topic moves are published to"},
 			{Key: "kafka.poison_topic", Doc: "topic bad input goes to, with the reason"},
 			{Key: "kafka.nodes_topic", Doc: "compacted topic host → capacities"},
-			{Key: "kafka.group", Doc: "consumer group, also the goka group (<group>-state)"},
+			{Key: "kafka.group", Doc: "consumer group; the goka state group is GROUP-state"},
 			{Key: "kafka.partitions", Doc: "partitions of the topics hots creates"},
 			{Key: "kafka.lateness", Doc: "a tick closes this long after the first sample of a later tick"},
 			{Key: "kafka.idle_timeout", Doc: "the open tick closes after this long without samples"},
@@ -73,12 +74,9 @@ type Args struct {
 	Topics       []string       `koanf:"topics"`
 	ConsumerConf map[string]any `koanf:"consumer_conf"`
 	BatchSize    int            `koanf:"batch_size"`
-	// Files-only keys a shared configuration may carry; unused here.
-	FileName     string  `koanf:"file_name"`
-	Outfile      string  `koanf:"outfile"`
-	ResetOnStart bool    `koanf:"reset_on_start"`
-	RejectsFile  string  `koanf:"rejects_file"`
-	Kafka        Section `koanf:"kafka"`
+	// Outfile is in upstream's Kafka sample; moves go to kafka.moves_topic.
+	Outfile string  `koanf:"outfile"`
+	Kafka   Section `koanf:"kafka"`
 }
 
 // Section is the top-level kafka block.

@@ -3,16 +3,19 @@ package kafka_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 
 	"hots/codecs"
+	"hots/config"
 	"hots/connectors"
 	"hots/connectors/connectortest"
 	"hots/connectors/kafka"
 	"hots/connectors/kafka/devbroker"
+	"hots/pipeline"
 	"hots/placement"
 )
 
@@ -138,4 +141,36 @@ func readTopic(t *testing.T, brokers []string, topic string) [][]byte {
 		pc.Close()
 	}
 	return out
+}
+
+// Upstream's Kafka sample (connector.parameters bootstrap.servers and
+// topics) and the env spelling of the dotted key reach the client options;
+// kafka.* wins over upstream's keys.
+func TestUpstreamKeysReachTheOptions(t *testing.T) {
+	load := func(env ...string) kafka.Options {
+		t.Helper()
+		cfg, _, err := config.Load(config.LoadOptions{File: "../../config/testdata/head_kafka_sample.json", Environ: env, Sections: connectors.Sections()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := connectors.Decode(kafka.Name, pipeline.RawConnector(*cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.Unknown) != 0 {
+			t.Errorf("unknown keys %v", d.Unknown)
+		}
+		o, err := d.Args.(*kafka.Args).Options()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	o := load()
+	if !reflect.DeepEqual(o.Brokers, []string{"localhost:9092"}) || !reflect.DeepEqual(o.UsageTopics, []string{"hots_moves"}) {
+		t.Errorf("sample: brokers %v topics %v", o.Brokers, o.UsageTopics)
+	}
+	if o := load("HOTS_CONNECTOR__PARAMETERS__BOOTSTRAP_SERVERS=b1:9092,b2:9092"); !reflect.DeepEqual(o.Brokers, []string{"b1:9092", "b2:9092"}) {
+		t.Errorf("env: brokers %v", o.Brokers)
+	}
 }
