@@ -49,12 +49,10 @@ const (
 )
 
 // RawRow is one CSV record as the file connector split it. Fields are in
-// the header's order; TraceHost is set when the connector re-attributed the
-// record to the container's new host (Fields then hold the new host).
+// the header's order.
 type RawRow struct {
-	Line      int64
-	Fields    []string
-	TraceHost string
+	Line   int64
+	Fields []string
 }
 
 // RawBatch is up to a few thousand records of one tick of one file. It is
@@ -72,15 +70,15 @@ type RawBatch struct {
 var errShort = errors.New("truncated or malformed binary batch")
 
 // MarshalBinary: source, header, the row count (4 bytes, little endian, so
-// a RowBatchWriter can fill it in at the end), then rows as (line, trace
-// host, fields), strings length-prefixed with uvarints.
+// a RowBatchWriter can fill it in at the end), then rows as (line,
+// fields), strings length-prefixed with uvarints.
 func (b *RawBatch) MarshalBinary() ([]byte, error) {
 	n := 16 + len(b.Source)
 	for _, h := range b.Header {
 		n += len(h) + 2
 	}
 	for _, r := range b.Rows {
-		n += 12 + len(r.TraceHost)
+		n += 12
 		for _, f := range r.Fields {
 			n += len(f) + 1
 		}
@@ -89,7 +87,6 @@ func (b *RawBatch) MarshalBinary() ([]byte, error) {
 	binary.LittleEndian.PutUint32(out[len(out)-4:], uint32(len(b.Rows)))
 	for _, r := range b.Rows {
 		out = binary.AppendVarint(out, r.Line)
-		out = appendString(out, r.TraceHost)
 		out = binary.AppendUvarint(out, uint64(len(r.Fields)))
 		for _, f := range r.Fields {
 			out = appendString(out, f)
@@ -120,7 +117,7 @@ func (b *RawBatch) UnmarshalBinary(data []byte) error {
 	nr := r.rowCount()
 	b.Rows = make([]RawRow, 0, nr)
 	for i := 0; i < nr && r.err == nil; i++ {
-		row := RawRow{Line: r.varint(), TraceHost: r.str()}
+		row := RawRow{Line: r.varint()}
 		nf := r.count()
 		row.Fields = make([]string, 0, nf)
 		for j := 0; j < nf && r.err == nil; j++ {
@@ -156,22 +153,11 @@ func (w *RowBatchWriter) Rows() int { return w.rows }
 // Len is the payload size so far.
 func (w *RowBatchWriter) Len() int { return len(w.buf) }
 
-// AppendRow adds one record. When newHost is not empty the record was
-// re-attributed: field hostCol is written as newHost and the record's own
-// value there becomes the row's TraceHost.
-func (w *RowBatchWriter) AppendRow(line int64, fields [][]byte, hostCol int, newHost string) {
+// AppendRow adds one record.
+func (w *RowBatchWriter) AppendRow(line int64, fields [][]byte) {
 	w.buf = binary.AppendVarint(w.buf, line)
-	if newHost != "" {
-		w.buf = appendBytes(w.buf, fields[hostCol])
-	} else {
-		w.buf = append(w.buf, 0)
-	}
 	w.buf = binary.AppendUvarint(w.buf, uint64(len(fields)))
-	for i, f := range fields {
-		if newHost != "" && i == hostCol {
-			w.buf = appendString(w.buf, newHost)
-			continue
-		}
+	for _, f := range fields {
 		w.buf = appendBytes(w.buf, f)
 	}
 	w.rows++
@@ -214,25 +200,24 @@ func (rd *RowBatchReader) Len() int { return rd.rows }
 
 // Next returns the next row; fields is reused by the following call. ok is
 // false at the end or on a malformed payload (see Err).
-func (rd *RowBatchReader) Next() (line int64, traceHost []byte, fields [][]byte, ok bool) {
+func (rd *RowBatchReader) Next() (line int64, fields [][]byte, ok bool) {
 	if rd.rows == 0 || rd.r.err != nil {
 		if rd.r.err == nil && rd.r.off != len(rd.r.buf) {
 			rd.r.err = errShort
 		}
-		return 0, nil, nil, false
+		return 0, nil, false
 	}
 	rd.rows--
 	line = rd.r.varint()
-	traceHost = rd.r.bytes()
 	nf := rd.r.count()
 	rd.fields = rd.fields[:0]
 	for j := 0; j < nf && rd.r.err == nil; j++ {
 		rd.fields = append(rd.fields, rd.r.bytes())
 	}
 	if rd.r.err != nil {
-		return 0, nil, nil, false
+		return 0, nil, false
 	}
-	return line, traceHost, rd.fields, true
+	return line, rd.fields, true
 }
 
 // Err is the payload's problem, if any, once Next returned false.

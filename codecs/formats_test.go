@@ -240,7 +240,7 @@ func TestNodeRecord(t *testing.T) {
 
 func TestBinaryBatchesRoundTrip(t *testing.T) {
 	rb := RawBatch{Source: "x.csv", Header: []string{"timestamp", "container_id", "machine_id", "cpu"},
-		Rows: []RawRow{{Line: 2, Fields: []string{"0", "c_1", "n_1", "1.5"}}, {Line: 9, Fields: []string{"0", "c_2", "n_2", ""}, TraceHost: "n_1"}}}
+		Rows: []RawRow{{Line: 2, Fields: []string{"0", "c_1", "n_1", "1.5"}}, {Line: 9, Fields: []string{"0", "c_2", "n_2", ""}}}}
 	b, _ := rb.MarshalBinary()
 	var got RawBatch
 	if err := got.UnmarshalBinary(b); err != nil || !reflect.DeepEqual(got, rb) {
@@ -281,8 +281,8 @@ func FuzzBinaryBatches(f *testing.F) {
 		var rd RowBatchReader // must agree with UnmarshalBinary
 		var rows []RawRow
 		if err := rd.Reset(b); err == nil {
-			for line, th, fields, ok := rd.Next(); ok; line, th, fields, ok = rd.Next() {
-				rows = append(rows, RawRow{Line: line, TraceHost: string(th), Fields: Strings(fields)})
+			for line, fields, ok := rd.Next(); ok; line, fields, ok = rd.Next() {
+				rows = append(rows, RawRow{Line: line, Fields: Strings(fields)})
 			}
 		}
 		if (rd.Err() == nil) != (uerr == nil) || (uerr == nil && len(rows) != len(rb.Rows)) {

@@ -241,9 +241,9 @@ func (h *UsageHeader) DomainBytes(fields [][]byte) []byte {
 }
 
 // AppendSample decodes a record given as byte fields, as Sample does, and
-// appends the sample (with traceHost) to w. It returns false, having
+// appends the sample to w. It returns false, having
 // written nothing, when Sample would refuse the record.
-func (h *UsageHeader) AppendSample(w *SampleWriter, fields [][]byte, traceHost []byte) bool {
+func (h *UsageHeader) AppendSample(w *SampleWriter, fields [][]byte) bool {
 	if len(fields) != len(h.Names) {
 		return false
 	}
@@ -261,7 +261,7 @@ func (h *UsageHeader) AppendSample(w *SampleWriter, fields [][]byte, traceHost [
 	w.buf = binary.AppendVarint(w.buf, tick)
 	w.buf = appendBytes(w.buf, c)
 	w.buf = appendBytes(w.buf, host)
-	w.buf = appendBytes(w.buf, traceHost)
+	w.buf = append(w.buf, 0) // no trace host: the window sets it when a move applies
 	w.buf = binary.AppendUvarint(w.buf, uint64(len(h.Metrics)))
 	for _, col := range h.Metrics {
 		v, ok := parseFloat(fields[col])

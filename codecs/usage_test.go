@@ -153,7 +153,7 @@ func checkFastSample(t *testing.T, h *UsageHeader, row string, s placement.Sampl
 	}
 	var w SampleWriter
 	w.Reset(0)
-	ok := h.AppendSample(&w, fields, []byte("tr"))
+	ok := h.AppendSample(&w, fields)
 	if ok != (err == nil) {
 		t.Fatalf("row %q: fast path ok=%v, Sample err=%v", row, ok, err)
 	}
@@ -167,7 +167,6 @@ func checkFastSample(t *testing.T, h *UsageHeader, row string, s placement.Sampl
 		}
 		return
 	}
-	s.TraceHost = "tr"
 	if len(got) != 1 || !sameSample(got[0], s) {
 		t.Fatalf("row %q: fast %+v, Sample %+v", row, got, s)
 	}
@@ -268,14 +267,14 @@ func TestRowBatchWriterMatchesMarshalBinary(t *testing.T) {
 	header := []string{"timestamp", "container_id", "machine_id", "cpu"}
 	rb := RawBatch{Source: "x.csv", Header: header, Rows: []RawRow{
 		{Line: 2, Fields: []string{"0", "c_1", "n_1", "1.5"}},
-		{Line: 9, Fields: []string{"0", "c_2", "n_2", ""}, TraceHost: "n_1"},
+		{Line: 9, Fields: []string{"0", "c_2", "n_2", ""}},
 		{Line: 1 << 40, Fields: []string{"", "", "", ""}}}}
 	want, _ := rb.MarshalBinary()
 	var w RowBatchWriter
 	w.Reset("x.csv", header, 0)
-	w.AppendRow(2, [][]byte{[]byte("0"), []byte("c_1"), []byte("n_1"), []byte("1.5")}, 2, "")
-	w.AppendRow(9, [][]byte{[]byte("0"), []byte("c_2"), []byte("n_1"), nil}, 2, "n_2")
-	w.AppendRow(1<<40, [][]byte{nil, nil, nil, nil}, 2, "")
+	w.AppendRow(2, [][]byte{[]byte("0"), []byte("c_1"), []byte("n_1"), []byte("1.5")})
+	w.AppendRow(9, [][]byte{[]byte("0"), []byte("c_2"), []byte("n_2"), nil})
+	w.AppendRow(1<<40, [][]byte{nil, nil, nil, nil})
 	if w.Rows() != 3 {
 		t.Errorf("rows %d", w.Rows())
 	}
@@ -288,7 +287,7 @@ func TestRowBatchWriterMatchesMarshalBinary(t *testing.T) {
 		t.Fatalf("reader head: %v %q %q %d", err, rd.Source, rd.Header, rd.Len())
 	}
 	for i := 0; ; i++ {
-		line, th, fields, ok := rd.Next()
+		line, fields, ok := rd.Next()
 		if !ok {
 			if i != 3 || rd.Err() != nil {
 				t.Fatalf("reader stopped at %d: %v", i, rd.Err())
@@ -296,12 +295,12 @@ func TestRowBatchWriterMatchesMarshalBinary(t *testing.T) {
 			break
 		}
 		r := rb.Rows[i]
-		if line != r.Line || string(th) != r.TraceHost || !reflect.DeepEqual(Strings(fields), r.Fields) {
-			t.Errorf("row %d = %d %q %q, want %+v", i, line, th, Strings(fields), r)
+		if line != r.Line || !reflect.DeepEqual(Strings(fields), r.Fields) {
+			t.Errorf("row %d = %d %q, want %+v", i, line, Strings(fields), r)
 		}
 	}
 	if err := rd.Reset(got[:len(got)-1]); err == nil {
-		for _, _, _, ok := rd.Next(); ok; _, _, _, ok = rd.Next() {
+		for _, _, ok := rd.Next(); ok; _, _, ok = rd.Next() {
 		}
 		if rd.Err() == nil {
 			t.Error("truncated batch read without error")

@@ -2,9 +2,7 @@ package handlers
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -83,30 +81,23 @@ func (d *Decoder) rows(payload []byte) ([]byte, int, error) {
 	var w codecs.SampleWriter
 	w.Reset(max(d.sizeOut, len(payload)+len(payload)/2))
 	for {
-		line, trace, fields, ok := rd.Next()
+		line, fields, ok := rd.Next()
 		if !ok {
 			break
 		}
-		if d.hdr.AppendSample(&w, fields, trace) {
+		if d.hdr.AppendSample(&w, fields) {
 			continue
 		}
 		// Refused: the string path says why (or, should the two ever
 		// disagree, decodes it).
-		r := codecs.RawRow{Line: line, Fields: codecs.Strings(fields), TraceHost: string(trace)}
-		s, err := d.hdr.Sample(r.Fields, r.Line, make([]float64, len(d.hdr.Metrics)))
+		s, err := d.hdr.Sample(codecs.Strings(fields), line, make([]float64, len(d.hdr.Metrics)))
 		if err != nil {
 			if re, ok := err.(*codecs.RowError); ok {
-				if r.TraceHost != "" { // show the row as the trace has it
-					f := slices.Clone(r.Fields)
-					f[d.hdr.Host] = r.TraceHost
-					re.Raw = strings.Join(f, ",")
-				}
 				d.Reject(re)
 				continue
 			}
 			return nil, 0, err
 		}
-		s.TraceHost = r.TraceHost
 		w.Append(&s)
 	}
 	if err := rd.Err(); err != nil {

@@ -29,19 +29,19 @@ func TestDecoderKeepsGoodRowsAndRejectsBadOnes(t *testing.T) {
 	d := &Decoder{Reject: func(e *codecs.RowError) { rejects = append(rejects, e) }}
 	out, err := d.Handle(rowsMsg(t,
 		codecs.RawRow{Line: 2, Fields: []string{"0", "c_1", "n_1", "1.5"}},
-		codecs.RawRow{Line: 3, Fields: []string{"0", "c_2", "n_1", "-1"}, TraceHost: "n_2"},
-		codecs.RawRow{Line: 4, Fields: []string{"0", "c_3", "n_1", "2"}, TraceHost: "n_2"}))
+		codecs.RawRow{Line: 3, Fields: []string{"0", "c_2", "n_2", "-1"}},
+		codecs.RawRow{Line: 4, Fields: []string{"0", "c_3", "n_1", "2"}}))
 	if err != nil || len(out) != 1 {
 		t.Fatalf("out %v err %v", out, err)
 	}
 	ss, _ := codecs.DecodeSamples(out[0].Payload)
 	want := []placement.Sample{{Domain: "default", Tick: 0, Container: "c_1", Host: "n_1", Values: []float64{1.5}},
-		{Domain: "default", Tick: 0, Container: "c_3", Host: "n_1", Values: []float64{2}, TraceHost: "n_2"}}
+		{Domain: "default", Tick: 0, Container: "c_3", Host: "n_1", Values: []float64{2}}}
 	if !reflect.DeepEqual(ss, want) {
 		t.Errorf("samples %+v, want %+v", ss, want)
 	}
 	if len(rejects) != 1 || rejects[0].Line != 3 || rejects[0].Field != "cpu" || rejects[0].Raw != "0,c_2,n_2,-1" {
-		t.Errorf("rejects %+v, want line 3 cpu with the trace's host in raw", rejects)
+		t.Errorf("rejects %+v, want line 3 cpu with the row in raw", rejects)
 	}
 	if out[0].Metadata.Get(codecs.MetaKind) != codecs.KindSamples || d.Decoded() != 2 {
 		t.Errorf("kind %q decoded %d", out[0].Metadata.Get(codecs.MetaKind), d.Decoded())

@@ -33,8 +33,8 @@ type TickRule struct {
 // tick to the placement stage through Emit. Emit returns once every later
 // stage acked, so the tick's moves are published (and known here, through
 // Decided) before the next tick closes: a move decided at tick t applies
-// from tick t+1, in every mode. This is the one place that applies moves
-// to later samples.
+// from tick t+1, in every mode. This is the one place of the pipeline that
+// applies moves to later samples, by placement.Reattribute's rule.
 //
 // With a Store (live mode) the window also checkpoints each domain after
 // its ticks closed, restores a domain the first time it sees it or when
@@ -457,11 +457,7 @@ func (w *Window) closeTick(dw *domainWindow, t int64) error {
 		for i := range ot.samples {
 			s := &ot.samples[i]
 			if id := ot.ids[i]; int(id) < len(dw.moved) {
-				if ov := dw.moved[id]; ov.set && t > ov.After && ov.Host != s.Host {
-					if s.TraceHost == "" {
-						s.TraceHost = s.Host
-					}
-					s.Host = ov.Host
+				if ov := dw.moved[id]; ov.set && placement.Reattribute(s, ov.Host, ov.After) {
 					w.stats.Relocated++
 				}
 			}

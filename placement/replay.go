@@ -38,7 +38,7 @@ func Replay(domain string, p Params, hosts []Host, ticks []TickBatch) (*ReplayRe
 // step (hots compare times the loops; the engine has no clock).
 type Replayer struct {
 	e     *Engine
-	reloc map[string]string
+	reloc map[string]Move // container -> its latest move
 	res   ReplayResult
 }
 
@@ -48,7 +48,7 @@ func NewReplayer(domain string, p Params, hosts []Host) (*Replayer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Replayer{e: e, reloc: map[string]string{}}, nil
+	return &Replayer{e: e, reloc: map[string]Move{}}, nil
 }
 
 // Step feeds the next tick (ticks in increasing order) with the replay's
@@ -58,9 +58,8 @@ func (r *Replayer) Step(tb TickBatch) (TickBatch, *Decision, error) {
 	domain := r.e.domain
 	eff := TickBatch{Domain: domain, Tick: tb.Tick, Samples: make([]Sample, len(tb.Samples))}
 	for i, s := range tb.Samples {
-		if h, ok := r.reloc[s.Container]; ok && h != s.Host {
-			s.TraceHost = s.Host
-			s.Host = h
+		if m, ok := r.reloc[s.Container]; ok {
+			Reattribute(&s, m.NewHost, m.Tick)
 		}
 		eff.Samples[i] = s
 	}
@@ -70,7 +69,7 @@ func (r *Replayer) Step(tb TickBatch) (TickBatch, *Decision, error) {
 		return eff, nil, err
 	}
 	for _, m := range d.Moves {
-		r.reloc[m.Container] = m.NewHost
+		r.reloc[m.Container] = m
 	}
 	r.res.Decisions = append(r.res.Decisions, *d)
 	r.res.Moves = append(r.res.Moves, d.Moves...)
@@ -79,3 +78,19 @@ func (r *Replayer) Step(tb TickBatch) (TickBatch, *Decision, error) {
 
 // Result is everything replayed so far.
 func (r *Replayer) Result() *ReplayResult { return &r.res }
+
+// Reattribute applies a move to a later sample of its container, the one
+// rule every mode follows: a move decided at tick `after` re-attributes
+// samples of ticks > after to host, and the sample keeps the host its
+// input recorded as TraceHost (the no-move baseline). It reports whether
+// the sample changed. The pipeline's window calls it; so does Replay.
+func Reattribute(s *Sample, host string, after int64) bool {
+	if s.Tick <= after || host == s.Host {
+		return false
+	}
+	if s.TraceHost == "" {
+		s.TraceHost = s.Host
+	}
+	s.Host = host
+	return true
+}

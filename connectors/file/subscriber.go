@@ -730,7 +730,7 @@ func (e *emitter) add(rec [][]byte, line int64) error {
 	if e.batch.Rows() == 0 {
 		e.first = line
 	}
-	e.batch.AppendRow(line, rec, h.Host, "")
+	e.batch.AppendRow(line, rec)
 	if e.batch.Rows() >= e.s.cfg.BatchRows {
 		return e.flush()
 	}

@@ -65,7 +65,7 @@ func replay(t *testing.T, s *Subscriber, onTick func(tick int64)) got {
 					t.Errorf("first_line %s, first row line %d", first, b.Rows[0].Line)
 				}
 				for _, r := range b.Rows {
-					g.events = append(g.events, strings.Join([]string{r.Fields[h.Tick], strconv.FormatInt(r.Line, 10), r.Fields[h.Container], r.Fields[h.Host], r.TraceHost}, "|"))
+					g.events = append(g.events, strings.Join([]string{r.Fields[h.Tick], strconv.FormatInt(r.Line, 10), r.Fields[h.Container], r.Fields[h.Host]}, "|"))
 				}
 			case codecs.KindWatermark:
 				if onTick != nil {
@@ -94,8 +94,8 @@ func TestSubscriberEmitsInTickOrder(t *testing.T) {
 		sorted        bool
 		want          []string
 	}{
-		{"sorted", sorted, true, []string{"0|2|c_1|n_1|", "0|3|c_2|n_2|", "0|4|c_3|n_1|", "W0", "1|5|c_1|n_1|", "1|6|c_2|n_2|", "W1", "2|7|c_1|n_1|", "W2"}},
-		{"grouped by container", grouped, false, []string{"0|3|c_1|n_1|", "0|6|c_2|n_2|", "0|7|c_3|n_1|", "W0", "1|4|c_1|n_1|", "1|5|c_2|n_2|", "W1", "2|2|c_1|n_1|", "W2"}},
+		{"sorted", sorted, true, []string{"0|2|c_1|n_1", "0|3|c_2|n_2", "0|4|c_3|n_1", "W0", "1|5|c_1|n_1", "1|6|c_2|n_2", "W1", "2|7|c_1|n_1", "W2"}},
+		{"grouped by container", grouped, false, []string{"0|3|c_1|n_1", "0|6|c_2|n_2", "0|7|c_3|n_1", "W0", "1|4|c_1|n_1", "1|5|c_2|n_2", "W1", "2|2|c_1|n_1", "W2"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,7 +154,7 @@ func TestSubscriberBadRows(t *testing.T) {
 					t.Errorf("reject %v, want reason %q at line %d", e, want[e.Line], e.Line)
 				}
 			}
-			if first := g.events[0]; first != "0|"+strconv.FormatInt(2+off, 10)+"|c_1|n_1|" {
+			if first := g.events[0]; first != "0|"+strconv.FormatInt(2+off, 10)+"|c_1|n_1" {
 				t.Errorf("first row %s: the first of duplicates must be kept", first)
 			}
 			if st := s.Stats(); st.Rejected != 4 || st.Rows != int64(len(rows)) {
@@ -294,7 +294,7 @@ func TestSubscriberIndexedReadPaths(t *testing.T) {
 	content := "timestamp,container_id,machine_id,cpu\r\n" +
 		"2,c_1,n_1,1\r\n1,\"c_1\",n_1,2\r\n\r\n0,c_1,n_1,3\r\n" +
 		"1,\"c\n2\",n_2,4\n0,c_2,\"n,2\",5\n\n2,c_2,n_2,6" // no final newline
-	want := []string{"0|5|c_1|n_1|", "0|8|c_2|n,2|", "W0", "1|3|c_1|n_1|", "1|6|c\n2|n_2|", "W1", "2|2|c_1|n_1|", "2|10|c_2|n_2|", "W2"}
+	want := []string{"0|5|c_1|n_1", "0|8|c_2|n,2", "W0", "1|3|c_1|n_1", "1|6|c\n2|n_2", "W1", "2|2|c_1|n_1", "2|10|c_2|n_2", "W2"}
 	defer func() { mapFiles = true }()
 	for _, mapped := range []bool{true, false} {
 		mapFiles = mapped
@@ -360,12 +360,12 @@ func TestSubscriberIndexLongRowsAndManyRows(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("timestamp,container_id,machine_id,cpu\n1,c_0,n_1,1\n0," + long + ",n_1,1\n")
 	var want0, want1 []string
-	want0 = append(want0, "0|3|"+long+"|n_1|")
-	want1 = append(want1, "1|2|c_0|n_1|")
+	want0 = append(want0, "0|3|"+long+"|n_1")
+	want1 = append(want1, "1|2|c_0|n_1")
 	for i := range 20000 {
 		tick := 1 - i%2
 		b.WriteString(strconv.Itoa(tick) + ",k_" + strconv.Itoa(i) + ",n_2,1\n")
-		ev := strconv.Itoa(tick) + "|" + strconv.Itoa(i+4) + "|k_" + strconv.Itoa(i) + "|n_2|"
+		ev := strconv.Itoa(tick) + "|" + strconv.Itoa(i+4) + "|k_" + strconv.Itoa(i) + "|n_2"
 		if tick == 0 {
 			want0 = append(want0, ev)
 		} else {
