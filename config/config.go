@@ -166,4 +166,7 @@ type Reporting struct {
 // Service: the long-running process's HTTP endpoints.
 type Service struct {
 	HTTPAddr string `koanf:"http_addr" json:"http_addr"` // health, readiness, /metrics; empty = off
+	// StallAfter: how long a service whose input has lag may close no
+	// tick before /readyz fails (/healthz at three times it).
+	StallAfter string `koanf:"stall_after" json:"stall_after"`
 }

@@ -79,6 +79,7 @@ var Keys = []KeyDoc{
 	{"reporting.plots_folder", "", "SVG plots; empty = <run dir>/plots"},
 
 	{"service.http_addr", "", "live mode: address of health, readiness and /metrics; empty = off"},
+	{"service.stall_after", "60s", "live mode: /readyz fails when the input has lag and no tick closed for this long, or no partition end could be fetched for this long; /healthz at three times it"},
 }
 
 // Defaults returns the default value of every key, flat (dotted keys). The

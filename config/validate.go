@@ -55,6 +55,9 @@ func (c Config) Validate() error {
 		bad(key, v, "one of "+strings.Join(allowed, ", "))
 	}
 
+	if d, err := time.ParseDuration(c.Service.StallAfter); c.Service.StallAfter != "" && (err != nil || d <= 0) {
+		bad("service.stall_after", c.Service.StallAfter, "a positive duration such as 60s")
+	}
 	if c.TimeLimit < 0 {
 		bad("time_limit", c.TimeLimit, "must be >= 0 seconds (0 or null = no limit)")
 	} else if !(c.TimeLimit <= maxTimeLimit) { // NaN too

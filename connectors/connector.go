@@ -75,6 +75,11 @@ type TickRule struct {
 	Watermarks  bool
 	Lateness    time.Duration
 	IdleTimeout time.Duration // 0: never close on idleness
+	// MaxTickJump (live rule): a record with a tick more than this many
+	// ticks ahead of its domain's clock, or a negative tick, is poisoned
+	// with the reason, so that one bad record cannot move a domain's
+	// clock (0: no bound).
+	MaxTickJump int64
 }
 
 // Finite is a source whose input ends (a replay). Done is closed once
@@ -110,6 +115,12 @@ type Checkpointer interface {
 	Load(domain string) (codecs.Checkpoint, bool, error)
 	Save(ctx context.Context, domain string, c codecs.Checkpoint) error
 	Domains() ([]string, error)
+	// CheckpointEvery is how long a domain may go between checkpoints (0:
+	// after every tick close). What was folded in since is re-read from
+	// the checkpoint's offsets after a crash, and gives the same moves
+	// (the engine is deterministic), so a longer interval only costs
+	// catch-up time, and input retention must cover it.
+	CheckpointEvery() time.Duration
 }
 
 // Replayer re-reads input a restored domain had not folded into its

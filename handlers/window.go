@@ -25,6 +25,8 @@ type TickRule struct {
 	// least Lateness ago, or after IdleTimeout without samples (live).
 	Lateness    time.Duration
 	IdleTimeout time.Duration
+	// MaxTickJump: see connectors.TickRule (0: no bound).
+	MaxTickJump int64
 }
 
 // Window is stage 2, the same for every connector: it gathers samples per
@@ -62,8 +64,16 @@ type Window struct {
 	OnLate     func(n int)
 	OnClosed   func(domain string, tick int64, publishSeconds float64)
 	OnRestored func(domain string, fromCheckpoint bool, caughtUp int)
-	Now        func() time.Time
-	Log        *slog.Logger
+	// OnCheckpoint gets each checkpoint's size and the time it took.
+	OnCheckpoint func(domain string, bytes int, seconds float64)
+	// OnRetry is told of each retry of an infrastructure operation.
+	OnRetry func(what string)
+	// OnOwnership gets each assignment's partition count and the domains
+	// held after it; OnDomains the domains held after each record.
+	OnOwnership func(partitions, domains int)
+	OnDomains   func(domains int)
+	Now         func() time.Time
+	Log         *slog.Logger
 
 	ctx     context.Context
 	mu      sync.Mutex
@@ -71,7 +81,11 @@ type Window struct {
 	stats   WindowStats
 	scratch []placement.Sample // handleSamples' batch, reused
 	reader  codecs.SampleReader
-	pending []placement.Move // moves of the tick being closed (Decided)
+	// pending are the moves of the tick being closed, from Decided, which
+	// runs on the placement stage's goroutine; its own lock because a
+	// stopping pipeline can leave a Decided running after Emit gave up.
+	pendMu  sync.Mutex
+	pending []placement.Move
 	decided bool
 
 	positions // partitions and offsets (live mode)
@@ -107,11 +121,16 @@ type domainWindow struct {
 	hasClosed bool
 
 	// Live mode: arrival times, offsets covered, checkpoint state.
+	clock       int64 // newest tick accepted (clockSet: any)
+	clockSet    bool
 	lastArrival time.Time
 	offsets     map[string]map[int32]int64
 	checked     map[tp]bool
 	dirty       bool
-	recent      []hostLoads // for OnHosts, newest last
+	// checkpointed is when the domain was last saved: with a Store's
+	// CheckpointEvery, closes in between leave it dirty.
+	checkpointed time.Time
+	recent       []hostLoads // for OnHosts, newest last
 }
 
 // override is a move applied to later samples: from tick after+1 on, the
@@ -192,11 +211,21 @@ func (w *Window) WithLock(f func()) {
 }
 
 // Decided is the Placer's OnDecision hook: the moves become overrides once
-// Emit returned. It runs while the window waits in Emit, so it takes no
-// lock (the inner Pub/Sub orders the two goroutines).
+// Emit returned. It runs while the window waits in Emit.
 func (w *Window) Decided(d *placement.Decision) {
+	w.pendMu.Lock()
+	defer w.pendMu.Unlock()
 	w.pending = append(w.pending, d.Moves...)
 	w.decided = true
+}
+
+// takePending returns the moves Decided collected and forgets them.
+func (w *Window) takePending() ([]placement.Move, bool) {
+	w.pendMu.Lock()
+	defer w.pendMu.Unlock()
+	moves, decided := w.pending, w.decided
+	w.pending, w.decided = nil, false
+	return moves, decided
 }
 
 func newDomainWindow(name string) *domainWindow {
@@ -356,9 +385,8 @@ func (w *Window) Handle(msg *message.Message) error {
 		}
 		return w.handleLive(msg)
 	case codecs.KindWatermark:
-		if !w.Rule.Watermarks {
-			return Permanent(fmt.Errorf("window: a watermark from a source whose ticks close by lateness"))
-		}
+		// Under the live rule too: a source that knows a tick is complete
+		// may say so, and it closes at once.
 		t, err := strconv.ParseInt(msg.Metadata.Get(codecs.MetaTick), 10, 64)
 		if err != nil {
 			return Permanent(fmt.Errorf("watermark: %w", err))
@@ -445,7 +473,7 @@ func (w *Window) closeUpTo(dw *domainWindow, upTo int64) error {
 		// A watermark covers every domain, also those without samples at it.
 		dw.closed, dw.hasClosed = upTo, true
 	}
-	if w.Store != nil && len(ticks) > 0 {
+	if w.Store != nil && len(ticks) > 0 && w.now().Sub(dw.checkpointed) >= w.Store.CheckpointEvery() {
 		return w.checkpoint(dw)
 	}
 	return nil
@@ -467,7 +495,7 @@ func (w *Window) closeTick(dw *domainWindow, t int64) error {
 	dw.closed, dw.hasClosed = t, true
 	dw.hint = len(ot.samples)
 	w.stats.Ticks++
-	w.pending, w.decided = w.pending[:0], false
+	w.takePending() // nothing of an earlier, failed close may apply here
 	b := placement.TickBatch{Domain: dw.name, Tick: t, Samples: ot.samples}
 	if w.OnTickClosed != nil {
 		actual, baseline := HostLoads(b.Samples, w.metrics())
@@ -486,15 +514,15 @@ func (w *Window) closeTick(dw *domainWindow, t int64) error {
 	if err != nil {
 		return err
 	}
-	for _, mv := range w.pending {
+	moves, decided := w.takePending()
+	for _, mv := range moves {
 		if mv.Domain == dw.name {
 			dw.move(mv)
 		}
 	}
-	if w.decided && w.OnHosts != nil {
-		w.OnHosts(dw.name, t, w.hostStates(dw, w.pending))
+	if decided && w.OnHosts != nil {
+		w.OnHosts(dw.name, t, w.hostStates(dw, moves))
 	}
-	w.pending, w.decided = w.pending[:0], false
 	if w.OnClosed != nil {
 		w.OnClosed(dw.name, t, w.now().Sub(start).Seconds())
 	}

@@ -36,12 +36,19 @@ func (w *Window) Assign(claims map[string][]int32) error {
 	if !w.tracking {
 		prev = nil
 	}
+	defer func() {
+		if w.OnOwnership != nil {
+			w.OnOwnership(len(set), len(w.domains))
+		}
+	}()
 	w.tracking, w.assigned, w.claims = true, true, set
+	w.posMu.Lock()
 	for k := range w.tpNext {
 		if !set[k] || !prev[k] {
 			delete(w.tpNext, k) // not handled continuously by this instance
 		}
 	}
+	w.posMu.Unlock()
 	for _, name := range w.sortedDomains() {
 		d := w.domains[name]
 		if reason := w.stale(d, set, prev); reason != "" {
@@ -186,7 +193,9 @@ func (w *Window) restoreOwned(name string, set map[tp]bool) error {
 				return err
 			}
 			d.checked[src] = true
+			w.posMu.Lock()
 			w.tpNext[src] = max(w.tpNext[src], end) // read to end (for the idle rule)
+			w.posMu.Unlock()
 			caught += n
 		}
 	}

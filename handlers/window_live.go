@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -19,6 +21,7 @@ type Store interface {
 	Load(domain string) (codecs.Checkpoint, bool, error)
 	Save(ctx context.Context, domain string, c codecs.Checkpoint) error
 	Domains() ([]string, error)
+	CheckpointEvery() time.Duration
 }
 
 // Replayer reads input records again (connectors.Replayer).
@@ -37,7 +40,11 @@ type tp struct {
 }
 
 // positions is what the live window knows of the source's partitions.
+// tpNext and ends have their own lock: the lag metric and the
+// connector's end fetches must never wait behind a tick close (w.mu).
+// Lock order: w.mu, then posMu.
 type positions struct {
+	posMu  sync.Mutex
 	tpNext map[tp]int64 // per partition: offset after the last record this instance handled
 	// Group assignment (Assign/Revoke): tracking is set by the first
 	// Assign; assigned is false between a Revoke and the next Assign.
@@ -61,9 +68,11 @@ func (w *Window) initLive() {
 	if w.domains == nil {
 		w.domains = map[string]*domainWindow{}
 	}
+	w.posMu.Lock()
 	if w.tpNext == nil {
 		w.tpNext = map[tp]int64{}
 	}
+	w.posMu.Unlock()
 }
 
 // Position reads where a message came from (codecs metadata set by the
@@ -97,11 +106,14 @@ func (w *Window) handleLive(msg *message.Message) error {
 	if off >= 0 {
 		// A gap on a partition means another instance handled records in
 		// between: what we hold for domains of that partition may be stale.
-		if next, ok := w.tpNext[src]; ok && off > next {
-			w.evictPartition(src)
-		}
-		if off+1 > w.tpNext[src] {
+		w.posMu.Lock()
+		next, ok := w.tpNext[src]
+		if off+1 > next {
 			w.tpNext[src] = off + 1
+		}
+		w.posMu.Unlock()
+		if ok && off > next {
+			w.evictPartition(src)
 		}
 	}
 	if w.OnSamples != nil {
@@ -115,8 +127,32 @@ func (w *Window) handleLive(msg *message.Message) error {
 		if off >= 0 && off < d.offsets[src.topic][src.partition] {
 			continue // already folded into the restored state
 		}
+		if err := w.implausible(d, part); err != nil {
+			return Permanent(err)
+		}
 		if err := w.foldAndClose(d, part, src, off); err != nil {
 			return err
+		}
+	}
+	if w.OnDomains != nil {
+		w.OnDomains(len(w.domains))
+	}
+	return nil
+}
+
+// implausible refuses a record that would move a domain's clock by
+// nonsense: a negative tick, or one more than MaxTickJump ahead of the
+// newest tick the domain accepted. The record is poisoned whole, before
+// anything of it is folded in.
+func (w *Window) implausible(d *domainWindow, ss []placement.Sample) error {
+	for i := range ss {
+		t := ss[i].Tick
+		if t < 0 {
+			return fmt.Errorf("domain %s: tick %d of container %q is negative", d.name, t, ss[i].Container)
+		}
+		if w.Rule.MaxTickJump > 0 && d.clockSet && t-d.clock > w.Rule.MaxTickJump {
+			return fmt.Errorf("domain %s: tick %d of container %q is %d ticks ahead of the domain's clock (tick %d): more than the %d allowed (kafka.max_tick_jump)",
+				d.name, t, ss[i].Container, t-d.clock, d.clock, w.Rule.MaxTickJump)
 		}
 	}
 	return nil
@@ -179,6 +215,9 @@ func (w *Window) foldAndClose(d *domainWindow, ss []placement.Sample, src tp, of
 	c := addCursor{dw: d, now: w.now()}
 	for i := range ss {
 		w.add(&c, ss[i])
+		if t := ss[i].Tick; !d.clockSet || t > d.clock {
+			d.clock, d.clockSet = t, true
+		}
 	}
 	w.lateHook(c.late)
 	if c.now.After(d.lastArrival) {
@@ -223,8 +262,8 @@ func (w *Window) due(d *domainWindow, now time.Time) (int64, bool) {
 // SetEnd records a partition's high-water mark as fetched at `at` (the
 // time the request was sent). The connector refreshes it periodically.
 func (w *Window) SetEnd(topic string, partition int32, end int64, at time.Time) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.posMu.Lock()
+	defer w.posMu.Unlock()
 	if w.ends == nil {
 		w.ends = map[tp]endSnap{}
 	}
@@ -233,8 +272,8 @@ func (w *Window) SetEnd(topic string, partition int32, end int64, at time.Time) 
 
 // Next returns the offset after the last record handled per partition.
 func (w *Window) Next() map[string]map[int32]int64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.posMu.Lock()
+	defer w.posMu.Unlock()
 	out := map[string]map[int32]int64{}
 	for k, v := range w.tpNext {
 		if out[k.topic] == nil {
@@ -252,9 +291,11 @@ func (w *Window) Consumed(topic string, partition int32, offset int64) {
 	if offset < 0 {
 		return
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.initLive()
+	w.posMu.Lock()
+	defer w.posMu.Unlock()
+	if w.tpNext == nil {
+		w.tpNext = map[tp]int64{}
+	}
 	k := tp{topic, partition}
 	if offset+1 > w.tpNext[k] {
 		w.tpNext[k] = offset + 1
@@ -264,6 +305,8 @@ func (w *Window) Consumed(topic string, partition int32, offset int64) {
 // readToEnd says whether every partition of d was read to its end as seen
 // after d's idle time had passed (always true without SetEnd).
 func (w *Window) readToEnd(d *domainWindow) bool {
+	w.posMu.Lock()
+	defer w.posMu.Unlock()
 	if w.ends == nil {
 		return true
 	}
@@ -365,7 +408,10 @@ func (w *Window) retry(what string, f func() error) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w (%w)", what, err, ctx.Err())
 		}
-		w.log().Warn("window: retrying", "what", what, "attempt", attempt, "err", err)
+		w.log().Warn("window: retrying", "what", what, "attempt", attempt, "err", err.Error())
+		if w.OnRetry != nil {
+			w.OnRetry(strings.Fields(what)[0])
+		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):

@@ -47,6 +47,8 @@ func (s *memStore) Save(_ context.Context, d string, c codecs.Checkpoint) error 
 	return nil
 }
 
+func (s *memStore) CheckpointEvery() time.Duration { return 0 }
+
 func (s *memStore) Domains() ([]string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

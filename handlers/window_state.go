@@ -36,6 +36,7 @@ func lastClosed(d *domainWindow) int64 {
 }
 
 func (w *Window) checkpoint(d *domainWindow) error {
+	start := w.now()
 	e, err := w.Placer.Engine(d.name)
 	if err != nil {
 		return err
@@ -69,7 +70,10 @@ func (w *Window) checkpoint(d *domainWindow) error {
 	if err != nil {
 		return err
 	}
-	d.dirty = false
+	d.dirty, d.checkpointed = false, w.now()
+	if w.OnCheckpoint != nil {
+		w.OnCheckpoint(d.name, len(data), w.now().Sub(start).Seconds())
+	}
 	return nil
 }
 
@@ -150,8 +154,8 @@ func (w *Window) catchUp(d *domainWindow, src tp, to int64) (int, error) {
 				mine = append(mine, s)
 			}
 		}
-		if len(mine) == 0 {
-			continue
+		if len(mine) == 0 || w.implausible(d, mine) != nil {
+			continue // not folded the first time either (poisoned)
 		}
 		caught++
 		if err := w.foldAndClose(d, mine, src, r.Offset); err != nil {
@@ -207,6 +211,12 @@ func (w *Window) restore(name string, cp codecs.Checkpoint, ok bool) (*domainWin
 		d.move(placement.Move{Container: n, NewHost: ov.Host, Tick: ov.After})
 	}
 	d.closed, d.hasClosed = ld.Closed, ld.HasClosed
+	d.clock, d.clockSet = ld.Closed, ld.HasClosed
+	for _, ot := range ld.Open {
+		if !d.clockSet || ot.Tick > d.clock {
+			d.clock, d.clockSet = ot.Tick, true
+		}
+	}
 	for t, ps := range cp.Offsets {
 		d.offsets[t] = map[int32]int64{}
 		for p, o := range ps {

@@ -149,6 +149,9 @@ func fileReplay(t testing.TB, cfgPath string, tr trace) map[string]placement.Mov
 	if _, err := pipeline.Run(context.Background(), *cfg, conn, pipeline.Options{}); err != nil {
 		t.Fatal(err)
 	}
+	if err := conn.Close(); err != nil {
+		t.Fatal(err)
+	}
 	f, err := os.Open(outfile)
 	if err != nil {
 		t.Fatal(err)

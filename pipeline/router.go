@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -38,6 +39,7 @@ type routerConfig struct {
 type router struct {
 	r          *message.Router
 	inner      *gochannel.GoChannel
+	closing    atomic.Bool // set before inner closes
 	addSources func()
 	ready      chan struct{}
 }
@@ -74,7 +76,17 @@ func build(c routerConfig) (*router, error) {
 	r.AddMiddleware(poison, retry.Middleware, failOnPanic(c.onPanic))
 
 	inner := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, logger)
-	c.window.Emit = func(msgs []*message.Message) error { return inner.Publish(TopicTicks, msgs...) }
+	p := &router{r: r, inner: inner, ready: make(chan struct{})}
+	c.window.Emit = func(msgs []*message.Message) error {
+		err := inner.Publish(TopicTicks, msgs...)
+		// A gochannel closing under a blocked Publish returns nil without
+		// the ack: the tick's moves may not be through. Say so, or the
+		// window would count the tick closed (and checkpoint it).
+		if err == nil && p.closing.Load() {
+			err = errRouterClosing
+		}
+		return err
+	}
 	r.AddConsumerHandler("window", TopicSamples, inner, c.window.Handle)
 	r.AddHandler("placement", TopicTicks, inner, TopicDecisions, inner, c.placer.Handle)
 	sink := c.conn.Sink()
@@ -85,8 +97,11 @@ func build(c routerConfig) (*router, error) {
 			r.AddHandler("decode:"+t, t, src.Subscriber, TopicSamples, inner, decode(c.decoder, c.window))
 		}
 	}
-	return &router{r: r, inner: inner, addSources: addSources, ready: make(chan struct{})}, nil
+	p.addSources = addSources
+	return p, nil
 }
+
+var errRouterClosing = errors.New("pipeline closing: the closed tick did not reach every stage")
 
 // decode runs the decoder and tells the window about a record that did
 // not reach it (poisoned, or without samples), so that its partition
@@ -106,7 +121,7 @@ func decode(d *handlers.Decoder, w *handlers.Window) message.HandlerFunc {
 // run runs the inner stages, then subscribes the sources, until ctx ends
 // or close is called.
 func (p *router) run(ctx context.Context) error {
-	stop := context.AfterFunc(ctx, func() { p.inner.Close() })
+	stop := context.AfterFunc(ctx, func() { p.closing.Store(true); p.inner.Close() })
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- p.r.Run(ctx) }()
@@ -129,6 +144,7 @@ func (p *router) run(ctx context.Context) error {
 // publishing to a stage that is already stopping would otherwise hold the
 // router for its whole close timeout.
 func (p *router) close() error {
+	p.closing.Store(true)
 	err := p.inner.Close()
 	if e := p.r.Close(); err == nil {
 		err = e

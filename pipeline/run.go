@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -85,7 +86,8 @@ func ToReject(e *codecs.RowError) Reject {
 var errTimeLimit = errors.New("time limit reached")
 
 // Run builds the one router, decode → window → placement → publish, for
-// any connector and runs it: a Finite source to its end, any other until
+// any connector and runs it (the caller, who opened the connector, closes
+// it afterwards: its sinks may still be read): a Finite source to its end, any other until
 // ctx ends, then shuts down gracefully (stop consuming, finish the record
 // in hand and the ticks it closes, checkpoint, close). Between the stages
 // an in-process gochannel blocks every Publish until the next stage acked,
@@ -171,7 +173,8 @@ func Run(ctx context.Context, cfg config.Config, conn connectors.Connector, opts
 	rule := conn.Ticks()
 	placer := &handlers.Placer{Params: params, Hosts: init.Hosts}
 	w := &handlers.Window{Fields: fields, Placer: placer, Log: log,
-		Rule:         handlers.TickRule{Watermarks: rule.Watermarks, Lateness: rule.Lateness, IdleTimeout: rule.IdleTimeout},
+		Rule: handlers.TickRule{Watermarks: rule.Watermarks, Lateness: rule.Lateness, IdleTimeout: rule.IdleTimeout,
+			MaxTickJump: rule.MaxTickJump},
 		OnTickClosed: obs.TickClosed,
 		OnRestored: func(d string, fromCP bool, caught int) {
 			log.Info("domain acquired", "domain", d, "from_checkpoint", fromCP, "records_caught_up", caught)
@@ -186,8 +189,12 @@ func Run(ctx context.Context, cfg config.Config, conn connectors.Connector, opts
 	if h, ok := conn.(connectors.HostRecorder); ok {
 		w.OnHosts = h.RecordHosts
 	}
+	loopLog := newLoopLog(log, 10*time.Second)
 	placer.OnDecision = func(d *placement.Decision, secs float64) {
 		moves.Add(int64(len(d.Moves)))
+		if !finite {
+			loopLog.add(d, secs)
+		}
 		obs.Decided(LoopRecord{Domain: d.Domain, Tick: d.Tick, Kind: d.Kind, Report: d.Loop, LoopSeconds: secs}, d.Moves)
 		w.Decided(d)
 	}
@@ -197,11 +204,11 @@ func Run(ctx context.Context, cfg config.Config, conn connectors.Connector, opts
 	w.Start(hard)
 	decoder := &handlers.Decoder{Fields: fields, Reject: func(e *codecs.RowError) {
 		reject(e)
-		_ = poison.Publisher.Publish(poison.Topic, RejectMessage(e))
+		_ = (&boundedPoison{Publisher: poison.Publisher}).Publish(poison.Topic, RejectMessage(e))
 	}}
 
 	p, err := build(routerConfig{conn: conn, decoder: decoder, window: w, placer: placer, retries: retries, log: log,
-		poison:   &notifyingPublisher{Publisher: poison.Publisher, notify: reject},
+		poison:   &boundedPoison{Publisher: poison.Publisher, notify: reject},
 		stopping: func() bool { return ctx.Err() != nil }, onPanic: onPanic})
 	if err != nil {
 		return nil, err
@@ -277,9 +284,6 @@ func Run(ctx context.Context, cfg config.Config, conn connectors.Connector, opts
 	if err := <-runErr; err != nil && result == nil && !errors.Is(err, context.Canceled) {
 		result = err
 	}
-	if err := conn.Close(); err != nil && result == nil {
-		result = err
-	}
 	ws := w.Stats()
 	doms, conts, hosts := w.Seen()
 	res := &Result{Samples: ws.Samples, Rejected: rejected.Load(), Late: ws.Late + placer.Late(), Duplicates: ws.Duplicates,
@@ -320,6 +324,7 @@ func (r runtimeHooks) SetHost(h placement.Host) error {
 
 func (r runtimeHooks) SetEnd(topic string, partition int32, end int64, at time.Time) {
 	r.w.SetEnd(topic, partition, end, at)
+	r.svc.endFetched()
 	if n, ok := r.w.Next()[topic][partition]; ok {
 		r.svc.lag(topic, partition, max(end-n, 0))
 	}
@@ -343,15 +348,41 @@ func RejectMessage(e *codecs.RowError) *message.Message {
 	return m
 }
 
-// notifyingPublisher tells the run about every message poisoned.
-type notifyingPublisher struct {
+// Poisoned messages are bounded whatever the record was: a record just
+// under a broker's limit would no longer fit once the reason headers are
+// added, and its poison publish would retry forever, blocking the stream.
+const (
+	maxPoisonPayload = 64 << 10
+	maxPoisonMeta    = 4 << 10
+)
+
+// boundedPoison tells the run about every message poisoned, and keeps it
+// small: the payload cut to an excerpt (its size said in metadata), each
+// metadata value cut.
+type boundedPoison struct {
 	message.Publisher
 	notify func(*codecs.RowError)
 }
 
-func (p *notifyingPublisher) Publish(topic string, msgs ...*message.Message) error {
+func (p *boundedPoison) Publish(topic string, msgs ...*message.Message) error {
+	for i, m := range msgs {
+		if len(m.Payload) <= maxPoisonPayload && !longMeta(m.Metadata) {
+			continue
+		}
+		c := m.Copy()
+		if n := len(c.Payload); n > maxPoisonPayload {
+			c.Payload = c.Payload[:maxPoisonPayload]
+			c.Metadata.Set("payload_truncated", fmt.Sprintf("first %d of %d bytes", maxPoisonPayload, n))
+		}
+		for k, v := range c.Metadata {
+			if len(v) > maxPoisonMeta {
+				c.Metadata[k] = v[:maxPoisonMeta] + "…"
+			}
+		}
+		msgs[i] = c
+	}
 	err := p.Publisher.Publish(topic, msgs...)
-	if err == nil {
+	if err == nil && p.notify != nil {
 		for _, m := range msgs {
 			src, part, off := handlers.Position(m)
 			line, _ := strconv.ParseInt(m.Metadata.Get(codecs.MetaFirstLine), 10, 64)
@@ -362,8 +393,58 @@ func (p *notifyingPublisher) Publish(topic string, msgs ...*message.Message) err
 	return err
 }
 
+func longMeta(m message.Metadata) bool {
+	for _, v := range m {
+		if len(v) > maxPoisonMeta {
+			return true
+		}
+	}
+	return false
+}
+
 // Close is the connector's: the router closes publishers it was given.
-func (p *notifyingPublisher) Close() error { return nil }
+func (p *boundedPoison) Close() error { return nil }
+
+// loopLog writes an INFO line per domain at most every interval, saying
+// what the loops since the last line did: a service of thousands of
+// domains stays readable, and a quiet one still shows it is working.
+type loopLog struct {
+	log      *slog.Logger
+	interval time.Duration
+	mu       sync.Mutex
+	by       map[string]*loopSums
+}
+
+type loopSums struct {
+	last         time.Time
+	loops, moves int
+	secs         float64
+}
+
+func newLoopLog(log *slog.Logger, interval time.Duration) *loopLog {
+	return &loopLog{log: log, interval: interval, by: map[string]*loopSums{}}
+}
+
+func (l *loopLog) add(d *placement.Decision, secs float64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.by[d.Domain]
+	if s == nil {
+		s = &loopSums{}
+		l.by[d.Domain] = s
+	}
+	s.loops++
+	s.moves += len(d.Moves)
+	s.secs += secs
+	if now := time.Now(); now.Sub(s.last) >= l.interval {
+		l.log.Info("loop", "domain", d.Domain, "tick", d.Tick, "kind", d.Kind, "moves", len(d.Moves),
+			"loop_ms", round1(secs*1000), "loops_since_last_line", s.loops, "moves_since_last_line", s.moves,
+			"mean_loop_ms", round1(s.secs*1000/float64(s.loops)))
+		*s = loopSums{last: now}
+	}
+}
+
+func round1(x float64) float64 { return math.Round(x*10) / 10 }
 
 // Env is what every connector is given, from the common configuration.
 func Env(cfg config.Config, log *slog.Logger) connectors.Env {

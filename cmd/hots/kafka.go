@@ -35,10 +35,12 @@ func cmdBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	parts := fs.Int("partitions", 6, "partitions of auto-created topics")
 	dataDir := fs.String("data-dir", "", "keep records and committed offsets here across restarts (default: in memory)")
 	topics := fs.StringSlice("topics", nil, "topics to create at start")
+	maxBytes := fs.Int("max-message-bytes", 0, "the broker's message.max.bytes; 0 = Apache Kafka's default (1048588), -1 = no limit")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	return devbroker.RunUntilSignal(ctx, devbroker.Options{Ports: *ports, Partitions: *parts, DataDir: *dataDir, Topics: *topics}, stdout)
+	return devbroker.RunUntilSignal(ctx, devbroker.Options{Ports: *ports, Partitions: *parts, DataDir: *dataDir, Topics: *topics,
+		MaxMessageBytes: *maxBytes}, stdout)
 }
 
 func cmdProduce(ctx context.Context, args []string, stdout, stderr io.Writer) error {

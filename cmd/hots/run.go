@@ -153,7 +153,7 @@ func run(ctx context.Context, cfg config.Config, dec *connectors.Decoded, log *s
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer conn.Close() // on early returns; the normal path closes it below, checked
 
 	// The run honours time_limit itself, between ticks.
 	res, rerr := pipeline.Run(ctx, cfg, conn, pipeline.Options{Observer: obs, Logger: log,
@@ -166,6 +166,9 @@ func run(ctx context.Context, cfg config.Config, dec *connectors.Decoded, log *s
 		}})
 	if res == nil {
 		res = &pipeline.Result{}
+	}
+	if err := conn.Close(); err != nil && rerr == nil {
+		rerr = err // the moves or rejects file did not reach the disk
 	}
 	info := rundir.RunInfo{Samples: res.Samples, Rejects: res.Rejected, Containers: res.Containers}
 	stopped := ""
@@ -215,7 +218,8 @@ func serve(ctx context.Context, cfg config.Config, dec *connectors.Decoded, env 
 		return err
 	}
 	defer conn.Close()
-	svc, err := pipeline.NewService(cfg.Service.HTTPAddr, log)
+	stall, _ := time.ParseDuration(cfg.Service.StallAfter) // validated by config
+	svc, err := pipeline.NewService(cfg.Service.HTTPAddr, stall, log)
 	if err != nil {
 		return err
 	}

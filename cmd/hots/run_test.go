@@ -183,7 +183,7 @@ func TestDispatch(t *testing.T) {
 		{nil, "no command given"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"run", "--no-such-flag"}, "unknown flag: --no-such-flag"},
-		{[]string{"run", "--set", "connector.type=ftp"}, `connector.type = "ftp": unknown connector; registered: file, kafka`},
+		{[]string{"run", "--set", "connector.type=ftp"}, "connector.type = \"ftp\": unknown connector; registered: " + strings.Join(connectors.Names(), ", ")},
 		{[]string{"generate"}, "--out DIR is required"},
 		{[]string{"report"}, "want RUN_DIR"},
 	}

@@ -47,6 +47,9 @@ func init() {
 			{Key: "kafka.partitions", Doc: "partitions of the topics hots creates"},
 			{Key: "kafka.lateness", Doc: "a tick closes this long after the first sample of a later tick"},
 			{Key: "kafka.idle_timeout", Doc: "the open tick closes after this long without samples"},
+			{Key: "kafka.checkpoint_interval", Doc: "a domain's state is saved at most this often (and at every graceful stop or handover); 0 = after every tick close. After a crash, input since the last save is read again (same moves): retention must cover it"},
+			{Key: "kafka.max_tick_jump", Doc: "a record whose tick is more than this many ticks ahead of its domain's newest tick, or negative, is poisoned with the reason instead of moving the domain's clock; 0 = no bound"},
+			{Key: "kafka.max_message_bytes", Doc: "the producers' record size limit (sarama Producer.MaxMessageBytes; Kafka's default); state is written in chunks of at most a quarter of it"},
 			{Key: "kafka.schema", Doc: "upstream Avro schema object; accepted and unused"},
 			{Key: "kafka.schema_url", Doc: "accepted for upstream compatibility; unused"},
 			{Key: "kafka.connector_url", Doc: "accepted for upstream compatibility; unused"},
@@ -81,16 +84,24 @@ type Args struct {
 
 // Section is the top-level kafka block.
 type Section struct {
-	Brokers      []string       `koanf:"brokers"`
-	Topics       []string       `koanf:"topics"`
-	UsageTopics  []string       `koanf:"usage_topics"`
-	MovesTopic   string         `koanf:"moves_topic"`
-	PoisonTopic  string         `koanf:"poison_topic"`
-	NodesTopic   string         `koanf:"nodes_topic"`
-	Group        string         `koanf:"group"`
-	Partitions   int            `koanf:"partitions"`
-	Lateness     time.Duration  `koanf:"lateness"`
-	IdleTimeout  time.Duration  `koanf:"idle_timeout"`
+	Brokers     []string      `koanf:"brokers"`
+	Topics      []string      `koanf:"topics"`
+	UsageTopics []string      `koanf:"usage_topics"`
+	MovesTopic  string        `koanf:"moves_topic"`
+	PoisonTopic string        `koanf:"poison_topic"`
+	NodesTopic  string        `koanf:"nodes_topic"`
+	Group       string        `koanf:"group"`
+	Partitions  int           `koanf:"partitions"`
+	Lateness    time.Duration `koanf:"lateness"`
+	IdleTimeout time.Duration `koanf:"idle_timeout"`
+	// CheckpointInterval: a domain is saved at most this often (and at
+	// every graceful stop or partition handover).
+	CheckpointInterval time.Duration `koanf:"checkpoint_interval"`
+	// MaxMessageBytes is the producer's record limit (Kafka's default).
+	MaxMessageBytes int `koanf:"max_message_bytes"`
+	// MaxTickJump: a record this many ticks ahead of its domain\'s clock
+	// is poisoned (connectors.TickRule).
+	MaxTickJump  int64          `koanf:"max_tick_jump"`
 	Schema       map[string]any `koanf:"schema"`
 	SchemaURL    string         `koanf:"schema_url"`
 	ConnectorURL string         `koanf:"connector_url"`
@@ -101,7 +112,7 @@ func (a *Args) Default() {
 	a.NodeMetaFile, a.BatchSize = "node_meta.csv", 1
 	a.Kafka = Section{Brokers: []string{"localhost:9092"}, UsageTopics: []string{DefaultUsageTopic}, MovesTopic: DefaultMovesTopic,
 		PoisonTopic: DefaultPoisonTopic, NodesTopic: DefaultNodesTopic, Group: DefaultGroup, Partitions: 3,
-		Lateness: 2 * time.Second, IdleTimeout: 30 * time.Second}
+		Lateness: 2 * time.Second, IdleTimeout: 30 * time.Second, CheckpointInterval: 5 * time.Second, MaxMessageBytes: 1 << 20, MaxTickJump: 1000}
 }
 
 // Validate implements connectors.Args.
@@ -119,6 +130,15 @@ func (a *Args) Validate() error {
 	if a.Kafka.IdleTimeout < 0 {
 		bad("kafka.idle_timeout", a.Kafka.IdleTimeout, "a non-negative duration such as 30s")
 	}
+	if a.Kafka.CheckpointInterval < 0 {
+		bad("kafka.checkpoint_interval", a.Kafka.CheckpointInterval, "a non-negative duration such as 5s")
+	}
+	if a.Kafka.MaxTickJump < 0 {
+		bad("kafka.max_tick_jump", a.Kafka.MaxTickJump, "must be >= 0 (0 = no bound)")
+	}
+	if a.Kafka.MaxMessageBytes < 64<<10 {
+		bad("kafka.max_message_bytes", a.Kafka.MaxMessageBytes, "at least 65536 bytes")
+	}
 	if _, err := a.Options(); err != nil {
 		errs = append(errs, err)
 	}
@@ -131,7 +151,7 @@ func (a *Args) Validate() error {
 func (a *Args) Options() (Options, error) {
 	k := a.Kafka
 	o := Options{Brokers: k.Brokers, Group: k.Group, UsageTopics: k.UsageTopics, MovesTopic: k.MovesTopic,
-		PoisonTopic: k.PoisonTopic, NodesTopic: k.NodesTopic, Partitions: k.Partitions}
+		PoisonTopic: k.PoisonTopic, NodesTopic: k.NodesTopic, Partitions: k.Partitions, MaxMessageBytes: k.MaxMessageBytes}
 	for _, s := range []string{a.BootstrapServers, a.BootstrapServersEnv, a.Bootstrap.Servers} {
 		if s != "" {
 			o.Brokers = splitList(s)
@@ -230,7 +250,7 @@ func (c *Connector) Initial(ctx context.Context) (connectors.Initial, error) {
 		return init, err
 	}
 	store, err := state.Open(ctx, state.StateOptions{Brokers: o.Brokers, Group: o.Group + "-state",
-		Partitions: o.Partitions, SaramaVersion: o.SaramaVersion, Logger: c.log})
+		Partitions: o.Partitions, SaramaVersion: o.SaramaVersion, Logger: c.log, MaxMessageBytes: c.args.Kafka.MaxMessageBytes})
 	if err != nil {
 		return init, err
 	}
@@ -294,7 +314,7 @@ func (c *Connector) Poison() connectors.Sink {
 // Ticks implements connectors.Connector: a stream never knows a tick is
 // complete, so lateness and idle time decide.
 func (c *Connector) Ticks() connectors.TickRule {
-	return connectors.TickRule{Lateness: c.args.Kafka.Lateness, IdleTimeout: c.args.Kafka.IdleTimeout}
+	return connectors.TickRule{Lateness: c.args.Kafka.Lateness, IdleTimeout: c.args.Kafka.IdleTimeout, MaxTickJump: c.args.Kafka.MaxTickJump}
 }
 
 // OnOwnership implements connectors.Ownership.
@@ -325,6 +345,9 @@ func (c *Connector) Load(domain string) (codecs.Checkpoint, bool, error) {
 	p, ok, err := c.store.LoadProgress(domain)
 	return codecs.Checkpoint{LastClosedTick: p.LastClosedTick, Data: p.Checkpoint, Offsets: p.Offsets}, ok, err
 }
+
+// CheckpointEvery implements connectors.Checkpointer.
+func (c *Connector) CheckpointEvery() time.Duration { return c.args.Kafka.CheckpointInterval }
 
 // Domains implements connectors.Checkpointer.
 func (c *Connector) Domains() ([]string, error) { return c.store.ProgressKeys() }

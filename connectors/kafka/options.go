@@ -50,6 +50,9 @@ type Options struct {
 	// 0 = DefaultConnectTimeout. Subscribe and EnsureTopics wait as long as
 	// their ctx allows instead.
 	ConnectTimeout time.Duration
+	// MaxMessageBytes is the producer's record size limit; 0 = Kafka's
+	// default (sarama's Producer.MaxMessageBytes, 1,048,576).
+	MaxMessageBytes int
 }
 
 // WithDefaults returns o with every empty field set to its default.
@@ -112,6 +115,9 @@ func (o Options) saramaConfig() (*sarama.Config, error) {
 	c.ClientID = o.ClientID
 	c.Metadata.Retry.Backoff = 100 * time.Millisecond
 	c.Metadata.Retry.Max = 3
+	if o.MaxMessageBytes > 0 {
+		c.Producer.MaxMessageBytes = o.MaxMessageBytes
+	}
 	return c, nil
 }
 

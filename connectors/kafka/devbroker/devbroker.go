@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -18,6 +19,9 @@ import (
 // DefaultPartitions is used for seeded and auto-created topics when
 // Options.Partitions is 0 (kfake's own default).
 const DefaultPartitions = 10
+
+// KafkaMaxMessageBytes is Apache Kafka's default message.max.bytes.
+const KafkaMaxMessageBytes = 1048588
 
 // Options configures a development broker cluster.
 type Options struct {
@@ -36,6 +40,11 @@ type Options struct {
 	// "log.cleaner.backoff.ms" to compact compacted topics more often than
 	// kfake's default of once an hour.
 	BrokerConfigs map[string]string
+	// MaxMessageBytes is the broker's message.max.bytes: 0 = Apache
+	// Kafka's default, so that development runs and tests meet the limit a
+	// production broker enforces (kfake alone accepts any size); -1 = no
+	// limit. A "message.max.bytes" in BrokerConfigs wins.
+	MaxMessageBytes int
 	// Logger receives kfake's logs; nil = silent. kfake logs every request
 	// at its info level, so that level maps to slog Debug.
 	Logger *slog.Logger
@@ -68,8 +77,18 @@ func Start(opts Options) (*Broker, error) {
 	if opts.DataDir != "" {
 		kopts = append(kopts, kfake.DataDir(opts.DataDir))
 	}
-	if len(opts.BrokerConfigs) > 0 {
-		kopts = append(kopts, kfake.BrokerConfigs(opts.BrokerConfigs))
+	cfgs := map[string]string{}
+	switch {
+	case opts.MaxMessageBytes == 0:
+		cfgs["message.max.bytes"] = strconv.Itoa(KafkaMaxMessageBytes)
+	case opts.MaxMessageBytes > 0:
+		cfgs["message.max.bytes"] = strconv.Itoa(opts.MaxMessageBytes)
+	}
+	for k, v := range opts.BrokerConfigs {
+		cfgs[k] = v
+	}
+	if len(cfgs) > 0 {
+		kopts = append(kopts, kfake.BrokerConfigs(cfgs))
 	}
 	if opts.Logger != nil {
 		kopts = append(kopts, kfake.WithLogger(slogAdapter{opts.Logger}))

@@ -3,9 +3,12 @@ package state
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -45,7 +48,17 @@ type StateOptions struct {
 	SaramaVersion string
 	// Logger receives goka's logs at Debug; nil = silent.
 	Logger *slog.Logger
+	// MaxMessageBytes is the producer's record size limit (sarama's
+	// Producer.MaxMessageBytes); 0 = Kafka's default 1,048,576.
+	MaxMessageBytes int
+	// ChunkBytes bounds one checkpoint chunk; 0 = DefaultChunkBytes (and
+	// never more than a quarter of MaxMessageBytes).
+	ChunkBytes int
 }
+
+// DefaultChunkBytes keeps every state record far below Kafka's 1 MB limit
+// whatever the size of a domain.
+const DefaultChunkBytes = 192 << 10
 
 func (o StateOptions) withDefaults() StateOptions {
 	if o.Group == "" {
@@ -60,6 +73,13 @@ func (o StateOptions) withDefaults() StateOptions {
 	if o.SaramaVersion == "" {
 		o.SaramaVersion = "3.6.0"
 	}
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = 1 << 20
+	}
+	if o.ChunkBytes <= 0 {
+		o.ChunkBytes = DefaultChunkBytes
+	}
+	o.ChunkBytes = min(o.ChunkBytes, o.MaxMessageBytes/4)
 	return o
 }
 
@@ -89,6 +109,7 @@ func configureGoka(o StateOptions) error {
 		cfg.Metadata.Retry.Backoff = 100 * time.Millisecond
 		// Faster takeover after a member leaves (goka adds 5 s regardless).
 		cfg.Consumer.Group.Heartbeat.Interval = 300 * time.Millisecond
+		cfg.Producer.MaxMessageBytes = o.MaxMessageBytes
 		goka.ReplaceGlobalConfig(cfg)
 	})
 	return gokaErr
@@ -97,15 +118,18 @@ func configureGoka(o StateOptions) error {
 // table is one goka group: emitter in, processor keeping it, view out.
 type table[T ticked] struct {
 	name      string
+	codec     goka.Codec
 	emitter   *goka.Emitter
 	processor *goka.Processor
 	view      *goka.View
 }
 
-// Store reads and writes both tables.
+// Store reads and writes the tables.
 type Store struct {
 	hosts    *table[HostState]
 	progress *table[Progress]
+	chunks   *table[Chunk]
+	chunk    int // bytes per chunk
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -132,19 +156,24 @@ func Open(ctx context.Context, o StateOptions) (*Store, error) {
 	tmc.Stream.Replication = o.Replication
 	tmb := goka.TopicManagerBuilderWithTopicManagerConfig(tmc)
 
-	hosts := &table[HostState]{name: o.Group + "-hosts"}
-	progress := &table[Progress]{name: o.Group + "-progress"}
-	if err := ensureTopics(ctx, o, tmb, hosts.name, progress.name); err != nil {
+	hosts := &table[HostState]{name: o.Group + "-hosts", codec: jsonCodec[HostState]{}}
+	progress := &table[Progress]{name: o.Group + "-progress", codec: jsonCodec[Progress]{}}
+	chunks := &table[Chunk]{name: o.Group + "-chunks", codec: chunkCodec{}}
+	if err := ensureTopics(ctx, o, tmb, hosts.name, progress.name, chunks.name); err != nil {
 		return nil, err
 	}
 
 	runCtx, cancel := context.WithCancel(context.Background())
-	s := &Store{hosts: hosts, progress: progress, cancel: cancel}
+	s := &Store{hosts: hosts, progress: progress, chunks: chunks, chunk: o.ChunkBytes, cancel: cancel}
 	if err := start(runCtx, s, hosts, o, tmb, log); err != nil {
 		s.Close()
 		return nil, err
 	}
 	if err := start(runCtx, s, progress, o, tmb, log); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := start(runCtx, s, chunks, o, tmb, log); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -177,7 +206,7 @@ func ensureTopics(ctx context.Context, o StateOptions, tmb goka.TopicManagerBuil
 }
 
 func start[T ticked](ctx context.Context, s *Store, t *table[T], o StateOptions, tmb goka.TopicManagerBuilder, log gokaLogger) error {
-	codec := jsonCodec[T]{}
+	codec := t.codec
 	stream := goka.Stream(t.name + "-updates")
 	gg := goka.DefineGroup(goka.Group(t.name),
 		goka.Input(stream, codec, keepNewest[T]),
@@ -240,12 +269,12 @@ func keepNewest[T ticked](ctx goka.Context, msg any) {
 // WaitRecovered blocks until both processors run and both views have read
 // their tables to the end, so Loads return what was saved before.
 func (s *Store) WaitRecovered(ctx context.Context) error {
-	for _, p := range []*goka.Processor{s.hosts.processor, s.progress.processor} {
+	for _, p := range []*goka.Processor{s.hosts.processor, s.progress.processor, s.chunks.processor} {
 		if err := p.WaitForReadyContext(ctx); err != nil {
 			return err
 		}
 	}
-	for _, v := range []*goka.View{s.hosts.view, s.progress.view} {
+	for _, v := range []*goka.View{s.hosts.view, s.progress.view, s.chunks.view} {
 		select {
 		case <-v.WaitRunning():
 		case <-ctx.Done():
@@ -272,14 +301,67 @@ func (s *Store) err() error {
 }
 
 // SaveProgress writes a domain's progress and returns once this Store's
-// view shows it, so a LoadProgress right after returns what was saved.
+// views show it, so a LoadProgress right after returns what was saved.
+// The checkpoint goes first, in chunks of at most ChunkBytes, into the
+// slots of the next generation; the progress record, which names that
+// generation, last: a crash in between leaves the previous one whole.
 func (s *Store) SaveProgress(ctx context.Context, domain string, p Progress) error {
+	data := p.Checkpoint
+	p.Checkpoint, p.Gen, p.Chunks, p.Size, p.Sum = nil, 0, 0, 0, ""
+	if len(data) > 0 {
+		cur, ok, err := load(s.progress, domain)
+		if err != nil {
+			return err
+		}
+		if ok && cur.tick() > p.tick() {
+			return fmt.Errorf("%w: %s/%s at tick %d, save of tick %d", ErrStale, s.progress.name, domain, cur.tick(), p.tick())
+		}
+		p.Gen = cur.Gen + 1
+		p.Size = len(data)
+		sum := sha256.Sum256(data)
+		p.Sum = hex.EncodeToString(sum[:])
+		for off := 0; off < len(data); off += s.chunk {
+			c := Chunk{Tick: p.LastClosedTick, Gen: p.Gen, Data: data[off:min(off+s.chunk, len(data))]}
+			if err := save(ctx, s, s.chunks, chunkKey(domain, p.Gen, p.Chunks), c); err != nil {
+				return err
+			}
+			p.Chunks++
+		}
+	}
 	return save(ctx, s, s.progress, domain, p)
 }
 
-// LoadProgress reads a domain's progress; false if none was saved.
+func chunkKey(domain string, gen int64, i int) string {
+	return domain + "#" + strconv.FormatInt(gen%2, 10) + "#" + strconv.Itoa(i)
+}
+
+// LoadProgress reads a domain's progress with its checkpoint put back
+// together; false if none was saved. A chunk this Store's view does not
+// show yet (it is written before the progress record, but by another
+// table) is an error worth retrying.
 func (s *Store) LoadProgress(domain string) (Progress, bool, error) {
-	return load(s.progress, domain)
+	p, ok, err := load(s.progress, domain)
+	if err != nil || !ok || p.Chunks == 0 {
+		return p, ok, err
+	}
+	data := make([]byte, 0, p.Size)
+	for i := range p.Chunks {
+		c, ok, err := load(s.chunks, chunkKey(domain, p.Gen, i))
+		if err != nil {
+			return p, false, err
+		}
+		if !ok || c.Gen != p.Gen {
+			return p, false, fmt.Errorf("state: checkpoint of %s, generation %d: chunk %d of %d not visible yet", domain, p.Gen, i+1, p.Chunks)
+		}
+		data = append(data, c.Data...)
+	}
+	sum := sha256.Sum256(data)
+	if len(data) != p.Size || hex.EncodeToString(sum[:]) != p.Sum {
+		return p, false, fmt.Errorf("state: checkpoint of %s, generation %d: %d bytes do not match the %d and sum recorded", domain, p.Gen, len(data), p.Size)
+	}
+	// The caller gets back what it saved; how it was stored is ours.
+	p.Checkpoint, p.Gen, p.Chunks, p.Size, p.Sum = data, 0, 0, 0, ""
+	return p, true, nil
 }
 
 // SaveHost writes a host's state, read-your-writes like SaveProgress.
@@ -347,7 +429,7 @@ func save[T ticked](ctx context.Context, s *Store, t *table[T], key string, v T)
 	if key == "" {
 		return errors.New("state: empty key")
 	}
-	codec := jsonCodec[T]{}
+	codec := t.codec
 	want, err := codec.Encode(v)
 	if err != nil {
 		return err
@@ -403,7 +485,7 @@ func (s *Store) Close() error {
 	s.closed = true
 	s.mu.Unlock()
 	var errs []error
-	for _, e := range []*goka.Emitter{s.hosts.emitter, s.progress.emitter} {
+	for _, e := range []*goka.Emitter{s.hosts.emitter, s.progress.emitter, s.chunks.emitter} {
 		if e != nil {
 			if err := e.Finish(); err != nil {
 				errs = append(errs, err)

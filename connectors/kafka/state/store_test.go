@@ -1,8 +1,10 @@
 package state
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 	"time"
@@ -199,5 +201,54 @@ func TestTwoInstancesReadEachOthersSaves(t *testing.T) {
 			case <-time.After(10 * time.Millisecond):
 			}
 		}
+	}
+}
+
+// A checkpoint of any size is stored as records far below Kafka's limit:
+// against a broker enforcing the default message.max.bytes, 3 MB of
+// incompressible state round-trips through a fresh store, every chunk
+// record is at most ChunkBytes, and a save that dies between its chunks and
+// its progress record leaves the previous generation whole.
+func TestLargeCheckpointsAreChunked(t *testing.T) {
+	b, err := devbroker.Start(devbroker.Options{Partitions: 3, BrokerConfigs: map[string]string{"message.max.bytes": "1048588"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s1 := open(ctx, t, b.Addrs())
+	big := make([]byte, 3<<20)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range big {
+		big[i] = byte(rng.Uint32())
+	}
+	p := Progress{LastClosedTick: 7, Checkpoint: big, Offsets: map[string]map[int32]int64{"usage": {1: 99}}}
+	if err := s1.SaveProgress(ctx, "big", p); err != nil {
+		t.Fatal(err)
+	}
+	raw, _, _ := load(s1.progress, "big")
+	if want := (3<<20 + DefaultChunkBytes - 1) / DefaultChunkBytes; raw.Chunks != want || raw.Gen != 1 || raw.Checkpoint != nil {
+		t.Fatalf("progress record %+v: want %d chunks of generation 1 and no inline checkpoint", raw, want)
+	}
+	for i := range raw.Chunks {
+		c, ok, _ := load(s1.chunks, chunkKey("big", 1, i))
+		if !ok || len(c.Data) > DefaultChunkBytes {
+			t.Fatalf("chunk %d: %d bytes (ok %v)", i, len(c.Data), ok)
+		}
+	}
+	s1.Close()
+	s2 := open(ctx, t, b.Addrs())
+	defer s2.Close()
+	got, ok, err := s2.LoadProgress("big")
+	if err != nil || !ok || !bytes.Equal(got.Checkpoint, big) || got.LastClosedTick != 7 || got.Offsets["usage"][1] != 99 {
+		t.Fatalf("restored: ok %v err %v, %d bytes equal %v", ok, err, len(got.Checkpoint), bytes.Equal(got.Checkpoint, big))
+	}
+	// Generation 2 dies after its first chunk: generation 1 still loads.
+	if err := save(ctx, s2, s2.chunks, chunkKey("big", 2, 0), Chunk{Tick: 8, Gen: 2, Data: []byte("half")}); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := s2.LoadProgress("big"); err != nil || !ok || !bytes.Equal(got.Checkpoint, big) {
+		t.Fatalf("after a torn save: ok %v err %v, equal %v", ok, err, bytes.Equal(got.Checkpoint, big))
 	}
 }
