@@ -23,7 +23,7 @@ import (
 // against hots' Kafka pair, built with NewPublisher and NewSubscriber and
 // hots' own Options, on an in-process kfake broker.
 //
-//	go test ./connectors/kafka/ -run PubSub -v     # about 35 s, mostly TestContinueAfterErrors
+//	go test ./connectors/kafka/ -run PubSub -v     # about 47 s on 2 cores; -short about 21 s
 //	HOTS_PUBSUB_FULL=1 go test ./connectors/kafka/ -run PubSubStress -v -timeout 30m
 //	HOTS_PUBSUB_DEBUG=1 ...                        # watermill's debug log
 //
