@@ -374,3 +374,61 @@ func TestPublishWithoutBrokerGivesUpAfterConnectTimeout(t *testing.T) {
 		t.Fatalf("Publish with no broker: err = %v, want one naming %s", err, addr)
 	}
 }
+
+// Each Subscribe is its own member of the group, and a rebalance waits for
+// every member. A subscription nobody reads must not hold up the others:
+// here topic b's record waits unread while a member for topic a joins.
+// Before the hand-off gave such records back, a got nothing for over 90 s.
+func TestUnreadSubscriptionDoesNotStallTheGroup(t *testing.T) {
+	ctx := testContext(t)
+	o := startBroker(t, 2)
+	o.Group = "unread"
+	pub, err := NewPublisher(o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	for _, topic := range []string{"a", "b"} {
+		if err := pub.Publish(topic, newMsg("d", 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bAssigned := make(chan struct{})
+	var once sync.Once
+	sub, err := NewSubscriberWithHooks(o, nil, GroupHooks{Assigned: func(a Assignment) {
+		if len(a.Claims["b"]) > 0 {
+			once.Do(func() { close(bAssigned) })
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	chB, err := sub.Subscribe(ctx, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-bAssigned:
+	case <-ctx.Done():
+		t.Fatal("b never assigned")
+	}
+	time.Sleep(300 * time.Millisecond) // b's record is fetched and waits, unread
+
+	start := time.Now()
+	chA, err := sub.Subscribe(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-chA:
+		m.Ack()
+		t.Logf("a's record after %v", time.Since(start))
+	case <-time.After(20 * time.Second):
+		t.Fatalf("a got nothing in 20 s: the unread subscription b holds the rebalance")
+	}
+	// b's record was given back, not lost.
+	if m := receive(ctx, t, chB, 1)[0]; string(m.Payload) != "1" {
+		t.Fatalf("b: got %q", m.Payload)
+	}
+}
