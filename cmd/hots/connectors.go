@@ -10,6 +10,7 @@ import (
 	// The connectors this binary offers: each registers itself. A new
 	// connector is one package and one line here.
 	_ "hots/connectors/file"
+	_ "hots/connectors/http"
 	_ "hots/connectors/kafka"
 )
 
