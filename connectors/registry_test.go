@@ -7,6 +7,7 @@ import (
 
 	"hots/connectors"
 	_ "hots/connectors/file"
+	_ "hots/connectors/http"
 	_ "hots/connectors/kafka"
 )
 

@@ -339,6 +339,13 @@ func (w *Window) Tick() error {
 				return err
 			}
 		}
+		// What closed (or arrived) since the last save is saved once the
+		// interval passed, also when nothing more comes.
+		if w.Store != nil && d.dirty && w.now().Sub(d.checkpointed) >= w.Store.CheckpointEvery() {
+			if err := w.checkpoint(d); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

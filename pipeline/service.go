@@ -39,6 +39,7 @@ type Service struct {
 	rebalances     prometheus.Counter
 	partitions     prometheus.Gauge
 	domains        atomic.Int64
+	closed         atomic.Int64
 	ready          atomic.Bool
 	srv            *http.Server
 	addr           string
@@ -146,6 +147,10 @@ func (s *Service) Close() error {
 	return s.srv.Close()
 }
 
+// Closed is the number of (domain, tick) pairs closed and through every
+// stage (their moves published).
+func (s *Service) Closed() int64 { return s.closed.Load() }
+
 // Ready reports whether every stage and source is subscribed and the run
 // is not stopping.
 func (s *Service) Ready() bool { return s.ready.Load() }
@@ -205,6 +210,7 @@ func (s *Service) bind(w *handlers.Window, p *handlers.Placer) {
 		s.ticks.Inc()
 		s.closeToPublish.Observe(secs)
 		s.lastClose.Store(time.Now().UnixNano())
+		s.closed.Add(1)
 	}
 	w.OnCheckpoint = func(_ string, n int, secs float64) {
 		s.checkpointB.Observe(float64(n))

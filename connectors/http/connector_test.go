@@ -145,21 +145,12 @@ func harness(watermarks bool) connectortest.Harness {
 					}
 					i = j
 				}
-				if !watermarks {
-					// The last tick closes by idleness. Let that close finish
-					// before the suite cancels the run: the suite cancels as
-					// soon as the tick is reported closed, which is before its
-					// placement ran, and on cancel the inner gochannel's Publish
-					// returns without the ack, so Window.closeTick goes on while
-					// Placer still calls Window.Decided (a data race in
-					// handlers, reported to the lead; not this connector's).
-					time.Sleep(3 * a.IdleTimeout)
-				}
 				return nil
 			}
 			return c, feed
 		},
 		Published: func(t *testing.T, conn connectors.Connector) []placement.Move {
+			conn.Close() // ends the follow streams (the run leaves the connector open)
 			mu.Lock()
 			f := moves[conn]
 			mu.Unlock()
@@ -174,6 +165,7 @@ func harness(watermarks bool) connectortest.Harness {
 			return out
 		},
 		Poisoned: func(t *testing.T, conn connectors.Connector) int {
+			conn.Close()
 			mu.Lock()
 			f := poison[conn]
 			mu.Unlock()

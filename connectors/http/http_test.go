@@ -44,7 +44,7 @@ func start(t *testing.T, args httpconn.Args) *running {
 	}
 	t.Cleanup(func() { conn.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := pipeline.NewService("", nil)
+	svc, err := pipeline.NewService("", 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +76,10 @@ func start(t *testing.T, args httpconn.Args) *running {
 				res = r.res
 			case <-time.After(60 * time.Second):
 				t.Fatal("the run did not end")
+			}
+			// The run leaves the connector to whoever opened it.
+			if err := conn.Close(); err != nil {
+				t.Errorf("Close: %v", err)
 			}
 		})
 		return res
