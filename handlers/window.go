@@ -491,7 +491,7 @@ func (w *Window) closeTick(dw *domainWindow, t int64) error {
 		return err
 	}
 	for _, mv := range w.pending {
-		if mv.Domain == dw.name {
+		if mv.Domain == dw.name && !mv.DryRun { // a dry run's moves are published, never applied
 			dw.move(mv)
 		}
 	}

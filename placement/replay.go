@@ -70,7 +70,9 @@ func (r *Replayer) Step(tb TickBatch) (TickBatch, *Decision, error) {
 		return eff, nil, err
 	}
 	for _, m := range d.Moves {
-		r.reloc[m.Container] = m.NewHost
+		if !m.DryRun {
+			r.reloc[m.Container] = m.NewHost
+		}
 	}
 	r.res.Decisions = append(r.res.Decisions, *d)
 	r.res.Moves = append(r.res.Moves, d.Moves...)
@@ -79,3 +81,6 @@ func (r *Replayer) Step(tb TickBatch) (TickBatch, *Decision, error) {
 
 // Result is everything replayed so far.
 func (r *Replayer) Result() *ReplayResult { return &r.res }
+
+// Engine is the replayer's engine (capacity updates between steps).
+func (r *Replayer) Engine() *Engine { return r.e }
