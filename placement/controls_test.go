@@ -235,7 +235,9 @@ func TestCordonedHost(t *testing.T) {
 	for h := range counts {
 		hosts = append(hosts, h)
 	}
-	sort.Slice(hosts, func(i, j int) bool { return counts[hosts[i]] > counts[hosts[j]] || (counts[hosts[i]] == counts[hosts[j]] && hosts[i] < hosts[j]) })
+	sort.Slice(hosts, func(i, j int) bool {
+		return counts[hosts[i]] > counts[hosts[j]] || (counts[hosts[i]] == counts[hosts[j]] && hosts[i] < hosts[j])
+	})
 	cordon := hosts[0]
 	r, err := placement.NewReplayer("", synthetic(), tr.Hosts)
 	if err != nil {
