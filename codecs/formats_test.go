@@ -221,6 +221,20 @@ func TestNodeRecord(t *testing.T) {
 	if err != nil || nc.Domain != "d" || h.Name != "m_1" || !reflect.DeepEqual(h.Capacity, []float64{96, 100}) {
 		t.Fatalf("round trip: %+v %+v %v", nc, h, err)
 	}
+	// schedulable: false cordons the host; absent or true does not.
+	for rec, want := range map[string]bool{
+		`{"host":"m","capacity":{"cpu":1,"mem":1},"schedulable":false}`: true,
+		`{"host":"m","capacity":{"cpu":1,"mem":1},"schedulable":true}`:  false,
+		`{"host":"m","capacity":{"cpu":1,"mem":1}}`:                     false,
+	} {
+		if _, h, err := DecodeNode([]byte(rec), Position{Source: "nodes"}, metrics); err != nil || h.Cordoned != want {
+			t.Errorf("%s: cordoned %v (err %v), want %v", rec, h.Cordoned, err, want)
+		}
+	}
+	b, _ = EncodeNode("d", placement.Host{Name: "m", Capacity: []float64{1, 1}, Cordoned: true}, metrics)
+	if _, h, _ := DecodeNode(b, Position{}, metrics); !h.Cordoned || !strings.Contains(string(b), `"schedulable":false`) {
+		t.Errorf("cordoned round trip: %s -> %+v", b, h)
+	}
 	_, _, err = DecodeNode([]byte(`{"host":"m","capacity":{"cpu":1}}`), Position{Source: "nodes", Offset: 3}, metrics)
 	var re *RowError
 	if !errors.As(err, &re) || re.Field != "capacity.mem" || re.Offset != 3 {

@@ -15,6 +15,9 @@ type NodeCapacity struct {
 	Domain   string             `json:"domain,omitempty"`
 	Host     string             `json:"host"`
 	Capacity map[string]float64 `json:"capacity"`
+	// Schedulable false cordons the host: it is never a move target
+	// (placement.Host.Cordoned). Absent means schedulable.
+	Schedulable *bool `json:"schedulable,omitempty"`
 }
 
 // EncodeNode is the JSON form of a host for the given metric order.
@@ -23,6 +26,10 @@ func EncodeNode(domain string, h placement.Host, metrics []string) ([]byte, erro
 		return nil, fmt.Errorf("host %s: %d capacities for %d metrics", h.Name, len(h.Capacity), len(metrics))
 	}
 	nc := NodeCapacity{Domain: domain, Host: h.Name, Capacity: make(map[string]float64, len(metrics))}
+	if h.Cordoned {
+		f := false
+		nc.Schedulable = &f
+	}
 	for i, m := range metrics {
 		nc.Capacity[m] = h.Capacity[i]
 	}
@@ -38,7 +45,7 @@ func DecodeNode(b []byte, pos Position, metrics []string) (NodeCapacity, placeme
 	if nc.Host == "" {
 		return nc, placement.Host{}, &RowError{Position: pos, Field: "host", Reason: "missing host"}
 	}
-	h := placement.Host{Name: nc.Host, Capacity: make([]float64, len(metrics))}
+	h := placement.Host{Name: nc.Host, Capacity: make([]float64, len(metrics)), Cordoned: nc.Schedulable != nil && !*nc.Schedulable}
 	for i, m := range metrics {
 		v, ok := nc.Capacity[m]
 		if !ok {

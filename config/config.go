@@ -18,6 +18,7 @@ type Config struct {
 	Logging      Logging      `koanf:"logging" json:"logging"`
 	Reporting    Reporting    `koanf:"reporting" json:"reporting"`
 	Service      Service      `koanf:"service" json:"service"`
+	Controls     Controls     `koanf:"controls" json:"controls"`
 	// Sections are top-level blocks config does not read (a connector's
 	// own, such as kafka); connectors.Decode reports those nobody owns.
 	Sections map[string]any `koanf:",remain" json:"-"`
@@ -161,6 +162,27 @@ type Reporting struct {
 	ResultsFolder string `koanf:"results_folder" json:"results_folder"` // the run directory
 	MetricsFile   string `koanf:"metrics_file" json:"metrics_file"`     // default <run dir>/metrics.csv
 	PlotsFolder   string `koanf:"plots_folder" json:"plots_folder"`     // default <run dir>
+}
+
+// Controls are the operator's say over the moves, common to every
+// connector and both modes (placement.Controls).
+type Controls struct {
+	Pin          []string `koanf:"pin" json:"pin"`
+	ExcludeHosts []string `koanf:"exclude_hosts" json:"exclude_hosts"`
+	DrainHosts   []string `koanf:"drain_hosts" json:"drain_hosts"`
+	DryRun       bool     `koanf:"dry_run" json:"dry_run"`
+	TickSeconds  float64  `koanf:"tick_seconds" json:"tick_seconds"`
+	Limits       Limits   `koanf:"limits" json:"limits"`
+}
+
+// Limits bound how much may move (0 = no limit).
+type Limits struct {
+	MaxMovesPerLoop            int `koanf:"max_moves_per_loop" json:"max_moves_per_loop"`
+	MaxMovesPerSourceHost      int `koanf:"max_moves_per_source_host" json:"max_moves_per_source_host"`
+	MaxMovesPerTargetHost      int `koanf:"max_moves_per_target_host" json:"max_moves_per_target_host"`
+	MaxMovesPerDomainPerHour   int `koanf:"max_moves_per_domain_per_hour" json:"max_moves_per_domain_per_hour"`
+	MinAgeTicks                int `koanf:"min_age_ticks" json:"min_age_ticks"`
+	MaxMovesPerContainerPerDay int `koanf:"max_moves_per_container_per_day" json:"max_moves_per_container_per_day"`
 }
 
 // Service: the long-running process's HTTP endpoints.

@@ -80,6 +80,18 @@ var Keys = []KeyDoc{
 
 	{"service.http_addr", "", "live mode: address of health, readiness and /metrics; empty = off"},
 	{"service.stall_after", "60s", "live mode: /readyz fails when the input has lag and no tick closed for this long, or no partition end could be fetched for this long; /healthz at three times it"},
+
+	{"controls.pin", []string{}, "containers that never move: names, globs (`web-*`) or regular expressions between slashes (`/^db-[0-9]+$/`); env/flags: comma-separated"},
+	{"controls.exclude_hosts", []string{}, "hosts that are never a move target (cordoned, maintenance), same patterns; live mode also excludes a host whose nodes record says `schedulable: false`"},
+	{"controls.drain_hosts", []string{}, "hosts to empty: every loop moves what may move off them, within the budgets and limits; never a target"},
+	{"controls.dry_run", false, "decide and publish/write the moves marked `dry_run: true`, never apply them (a replay's figures then equal the no-move baseline)"},
+	{"controls.tick_seconds", 0.0, "how long a tick lasts in seconds: turns the per-hour and per-day limits into ticks (hour = ceil(3600 / tick_seconds) ticks); required by those limits"},
+	{"controls.limits.max_moves_per_loop", 0, "moves per evaluation in total (on top of tol_move); 0 = no limit"},
+	{"controls.limits.max_moves_per_source_host", 0, "moves off one host per evaluation; 0 = no limit"},
+	{"controls.limits.max_moves_per_target_host", 0, "moves onto one host per evaluation (a full target is skipped for the next best); 0 = no limit"},
+	{"controls.limits.max_moves_per_domain_per_hour", 0, "moves per domain over the last hour of ticks (rolling, needs tick_seconds); 0 = no limit"},
+	{"controls.limits.min_age_ticks", 0, "ticks a container must have been seen before it may move; 0 = no minimum"},
+	{"controls.limits.max_moves_per_container_per_day", 0, "moves of one container over the last day of ticks (rolling, needs tick_seconds); 0 = no limit"},
 }
 
 // Defaults returns the default value of every key, flat (dotted keys). The

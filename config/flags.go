@@ -25,6 +25,10 @@ var flagKeys = map[string]string{
 	"log-level":         "logging.level",
 	"log-file":          "logging.filename",
 	"log-format":        "logging.fmt",
+	"dry-run":           "controls.dry_run",
+	"pin":               "controls.pin",
+	"exclude-hosts":     "controls.exclude_hosts",
+	"drain-hosts":       "controls.drain_hosts",
 }
 
 // RegisterFlags defines the configuration flags on fs. Their defaults are
@@ -48,5 +52,9 @@ func RegisterFlags(fs *pflag.FlagSet) {
 	fs.String("log-level", "", "DEBUG, INFO, WARNING, ERROR (logging.level)")
 	fs.String("log-file", "", "log file, empty = stderr (logging.filename)")
 	fs.String("log-format", "", "text or json (logging.fmt)")
+	fs.Bool("dry-run", false, "decide and publish the moves marked dry_run, never apply them (controls.dry_run)")
+	fs.StringSlice("pin", nil, "containers that never move: names, globs, /regexps/ (controls.pin)")
+	fs.StringSlice("exclude-hosts", nil, "hosts never a move target (controls.exclude_hosts)")
+	fs.StringSlice("drain-hosts", nil, "hosts to empty (controls.drain_hosts)")
 	fs.StringArray(FlagSet, nil, "set any key: --set problem.parameters.tol=0.2 (repeatable)")
 }

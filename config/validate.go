@@ -289,6 +289,13 @@ func (c Config) EngineParams() placement.Params {
 		ForecastZ:        pp.ForecastZ,
 		ReliefTicks:      pp.ReliefTicks,
 		ConflictMoves:    pp.ConflictMoves,
+		Controls: placement.Controls{
+			Pin: append([]string(nil), c.Controls.Pin...), ExcludeHosts: append([]string(nil), c.Controls.ExcludeHosts...),
+			DrainHosts: append([]string(nil), c.Controls.DrainHosts...), DryRun: c.Controls.DryRun, TickSeconds: c.Controls.TickSeconds,
+			MaxMovesPerLoop: c.Controls.Limits.MaxMovesPerLoop, MaxMovesPerSourceHost: c.Controls.Limits.MaxMovesPerSourceHost,
+			MaxMovesPerTargetHost: c.Controls.Limits.MaxMovesPerTargetHost, MaxMovesPerDomainPerHour: c.Controls.Limits.MaxMovesPerDomainPerHour,
+			MinAgeTicks: c.Controls.Limits.MinAgeTicks, MaxMovesPerContainerPerDay: c.Controls.Limits.MaxMovesPerContainerPerDay,
+		},
 		Policy: policy.Args{Name: pp.Policy, LowNodeLoad: lownodeload.Args{
 			Low: pp.LowNodeLoad.Low, High: pp.LowNodeLoad.High, Debounce: pp.LowNodeLoad.Debounce}},
 		Clustering: clustering.Args{

@@ -516,7 +516,7 @@ func (w *Window) closeTick(dw *domainWindow, t int64) error {
 	}
 	moves, decided := w.takePending()
 	for _, mv := range moves {
-		if mv.Domain == dw.name {
+		if mv.Domain == dw.name && !mv.DryRun { // a dry run's moves are published, never applied
 			dw.move(mv)
 		}
 	}

@@ -23,6 +23,7 @@ type Engine struct {
 	// pol is the baseline policy deciding the loops, nil for the HOTS
 	// method.
 	pol policy.Policy
+	ctl controls
 }
 
 // New returns an engine for one domain. hosts is node_meta in file order;
@@ -42,6 +43,9 @@ func New(domain string, p Params, hosts []Host) (*Engine, error) {
 		return nil, err
 	}
 	e.pol = pol
+	if e.ctl, err = compileControls(p.Controls); err != nil {
+		return nil, err
+	}
 	for _, h := range hosts {
 		if err := e.SetHost(h); err != nil {
 			return nil, err

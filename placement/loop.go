@@ -30,11 +30,16 @@ type evaluation struct {
 	// initialRejected: the initial heuristic's placement was not better
 	// than the observed one on the analysis period, so it was not applied.
 	initialRejected bool
+	// Operator limits: moves off and onto each host in this evaluation,
+	// and the decided moves a limit refused.
+	srcMoves, dstMoves map[int32]int
+	heldBack           map[string]int
 }
 
 func (s *state) newEvaluation(span []closedTick) *evaluation {
 	v := buildView(s.e, span, s.hostOf)
-	ev := &evaluation{s: s, v: v, w: min(s.e.p.WindowDuration, len(span)), tick: span[len(span)-1].tick}
+	ev := &evaluation{s: s, v: v, w: min(s.e.p.WindowDuration, len(span)), tick: span[len(span)-1].tick,
+		srcMoves: map[int32]int{}, dstMoves: map[int32]int{}}
 	ev.feat = s.features(v, ev.w)
 	ev.knownHost = make([]bool, len(s.e.hosts))
 	for h := range s.e.hosts {
@@ -197,6 +202,7 @@ func (ev *evaluation) report(cg, pg *GraphStats, changes, selected, relief int) 
 		Selected:         selected,
 		OverloadSelected: relief,
 		Moves:            len(ev.moves),
+		HeldBack:         ev.heldBack,
 	}
 	hosts := map[int32]bool{}
 	for _, h := range v.hosts {

@@ -77,6 +77,9 @@ type Params struct {
 	// comparison runs: first metric only, raw values (no scaling), and the
 	// clustering distance that counts the label column (spec 3.3).
 	Upstream bool `json:"upstream"`
+	// Controls are the operator's pins, exclusions, drains, limits and
+	// dry-run (controls.go).
+	Controls Controls `json:"controls"`
 }
 
 // Defaults as documented in the README config reference.

@@ -1,6 +1,8 @@
 package placement
 
 import (
+	"fmt"
+
 	"hots/placement/capacity"
 	"hots/placement/policy"
 )
@@ -36,13 +38,40 @@ func (s *state) rebalance() (*Decision, error) {
 		}
 		i, to := mv.Container, int32(mv.To)
 		if i < 0 || i >= n || to < 0 || int(to) >= len(e.hosts) || to == v.hosts[i] || !ev.mayMove(i) ||
-			!ev.known(to) || capacity.Overloaded(ev.loads[to], e.hosts[to].Capacity) {
+			!ev.known(to) || e.excluded(to) || capacity.Overloaded(ev.loads[to], e.hosts[to].Capacity) {
 			continue
 		}
-		ev.move(i, to, ReasonRebalance)
+		if ev.targetFull(to) {
+			ev.hold(LimitPerTargetHost)
+			continue
+		}
+		if lim := ev.admit(i); lim != "" {
+			ev.hold(lim)
+			if globalLimit(lim) {
+				break
+			}
+			continue
+		}
+		from := v.hosts[i]
+		why := fmt.Sprintf("policy %s moved %s off %s", e.p.Policy.Name, v.names[i], e.hosts[from].Name)
+		if ev.known(from) {
+			why += fmt.Sprintf(" (window mean utilisation %.2f)", meanUtil(ev.loads[from], e.hosts[from].Capacity, ev.w))
+		}
+		ev.move(i, to, ReasonRebalance, why)
 	}
 	d := &Decision{Domain: e.domain, Tick: ev.tick, Kind: "loop", Moves: ev.moves}
 	d.Loop = ev.report(nil, nil, 0, len(ev.moves), 0)
 	d.Loop.WindowOverloadsBefore, d.Loop.WindowOverloadsAfter = overBefore, ev.windowOverloads()
 	return d, nil
+}
+
+// meanUtil is a host's highest per-metric mean utilisation over the last w
+// ticks.
+func meanUtil(l capacity.Series, cp []float64, w int) float64 {
+	var u float64
+	for m, x := range l {
+		mean, _ := meanSD(x[len(x)-w:])
+		u = max(u, mean/cp[m])
+	}
+	return u
 }

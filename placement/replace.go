@@ -1,6 +1,7 @@
 package placement
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"sort"
@@ -15,7 +16,7 @@ func (ev *evaluation) mayMove(i int) bool {
 	if t, ok := ev.s.movedAt[id]; ok && ev.tick < t+ev.s.e.p.cooldown() {
 		return false
 	}
-	return true
+	return !ev.s.pinned(id)
 }
 
 func (ev *evaluation) known(h int32) bool { return ev.knownHost[h] }
@@ -43,11 +44,18 @@ func hostKnown(h Host) bool {
 // their history's peak overloaded again within a loop (45 of 746 moves
 // landed on a host overloaded within tick_increment ticks, 0 with the
 // margin).
-func (ev *evaluation) bestTarget(i int) int32 {
+//
+// limited says that a host at its target limit (MaxMovesPerTargetHost)
+// would have been chosen: the caller counts it if it acts on the answer.
+func (ev *evaluation) bestTarget(i int) (best int32, limited bool) {
 	e := ev.s.e
 	x := ev.v.series[i]
 	from := ev.v.hosts[i]
 	best, bestCost, bestPeak := int32(-1), math.Inf(1), math.Inf(1)
+	fullCost, fullPeak := math.Inf(1), math.Inf(1) // the best host at its target limit
+	better := func(c, p, bc, bp float64) bool {
+		return c < bc-1e-12 || (math.Abs(c-bc) <= 1e-12 && p < bp-1e-12)
+	}
 	low := ev.lows[i]
 	if low == nil {
 		low = make([]float64, len(x))
@@ -71,11 +79,18 @@ func (ev *evaluation) bestTarget(i int) int32 {
 			continue
 		}
 		cost := -moveEnergyGain(ev.loads[from], ev.loads[h], x, cf, e.hosts[h].Capacity)
-		if cost < bestCost-1e-12 || (math.Abs(cost-bestCost) <= 1e-12 && pk < bestPeak-1e-12) {
+		if ev.targetFull(h32) {
+			if better(cost, pk, fullCost, fullPeak) {
+				fullCost, fullPeak = cost, pk
+			}
+			continue
+		}
+		if better(cost, pk, bestCost, bestPeak) {
 			best, bestCost, bestPeak = h32, cost, pk
 		}
 	}
-	return best
+	// A host at its target limit would have won: best is the next best.
+	return best, !math.IsInf(fullCost, 1) && (best < 0 || better(fullCost, fullPeak, bestCost, bestPeak))
 }
 
 // roomFor is a cheap necessary condition for a host to receive a container
@@ -110,7 +125,7 @@ func (ev *evaluation) openHosts() []int32 {
 }
 
 func (ev *evaluation) isOpen(h int32) bool {
-	if !ev.known(h) {
+	if !ev.known(h) || ev.s.e.excluded(h) {
 		return false
 	}
 	for _, r := range ev.slack(h).min {
@@ -158,8 +173,10 @@ func (ev *evaluation) slack(h int32) hostSlack {
 	return sl
 }
 
-// move applies a decision to the evaluation and records it.
-func (ev *evaluation) move(i int, to int32, reason string) {
+// move applies a decision to the evaluation and records it. why says, in
+// words, why the container leaves its host; move adds what the target and
+// the source look like with the move.
+func (ev *evaluation) move(i int, to int32, reason, why string) {
 	e := ev.s.e
 	v := ev.v
 	from := v.hosts[i]
@@ -172,6 +189,7 @@ func (ev *evaluation) move(i int, to int32, reason string) {
 		OldHost:   e.hosts[from].Name,
 		NewHost:   e.hosts[to].Name,
 		Reason:    reason,
+		DryRun:    e.p.Controls.DryRun,
 	}
 	m.TargetPeakBefore = round6(capacity.PeakUtil(ev.loads[to], nil, e.hosts[to].Capacity))
 	m.TargetPeakAfter = round6(capacity.PeakUtil(ev.loads[to], x, e.hosts[to].Capacity))
@@ -186,10 +204,22 @@ func (ev *evaluation) move(i int, to int32, reason string) {
 	if ev.known(from) {
 		m.SourcePeakAfter = round6(capacity.PeakUtil(ev.loads[from], nil, e.hosts[from].Capacity))
 	}
+	m.Why = why + ev.targetWhy(m, x, to)
 	v.hosts[i] = to
-	ev.s.hostOf[v.ids[i]] = to
-	ev.s.movedAt[v.ids[i]] = ev.tick
-	ev.s.left[v.ids[i]] = departure{host: from, tick: ev.tick}
+	s := ev.s
+	id := v.ids[i]
+	s.hostOf[id] = to
+	s.movedAt[id] = ev.tick
+	s.left[id] = departure{host: from, tick: ev.tick}
+	ev.srcMoves[from]++
+	ev.dstMoves[to]++
+	c := e.p.Controls
+	if c.MaxMovesPerDomainPerHour > 0 {
+		s.domainMoves = append(s.domainMoves, ev.tick)
+	}
+	if c.MaxMovesPerContainerPerDay > 0 {
+		s.ctrMoves[id] = append(trimRecent(s.ctrMoves[id], ev.tick, c.dayTicks()), ev.tick)
+	}
 	ev.moves = append(ev.moves, m)
 }
 
@@ -237,12 +267,12 @@ func (ev *evaluation) replace(movers []int, budget int, g *conflictGraph) {
 				cands = append(cands, int(nb))
 			}
 		}
-		bestI, bestTo, bestGain := -1, int32(-1), 1e-12
+		bestI, bestTo, bestGain, bestLimited := -1, int32(-1), 1e-12, false
 		for _, i := range cands {
 			if !ev.mayMove(i) {
 				continue
 			}
-			to := ev.bestTarget(i)
+			to, limited := ev.bestTarget(i)
 			if to < 0 {
 				continue
 			}
@@ -250,12 +280,36 @@ func (ev *evaluation) replace(movers []int, budget int, g *conflictGraph) {
 			x := v.series[i]
 			gain := moveEnergyGain(ev.loads[from], ev.loads[to], x, capOr1(e.hosts[from].Capacity), e.hosts[to].Capacity)
 			if gain > bestGain {
-				bestI, bestTo, bestGain = i, to, gain
+				bestI, bestTo, bestGain, bestLimited = i, to, gain, limited
 			}
 		}
-		if bestI >= 0 {
-			ev.move(bestI, bestTo, ReasonConflict)
+		if bestI < 0 {
+			continue
 		}
+		if bestLimited {
+			ev.hold(LimitPerTargetHost)
+		}
+		if lim := ev.admit(bestI); lim != "" {
+			ev.hold(lim)
+			if globalLimit(lim) {
+				return
+			}
+			continue
+		}
+		partner := c
+		if bestI == c {
+			for _, i := range cands[1:] {
+				partner = i
+				break
+			}
+		}
+		why := fmt.Sprintf("placement conflict on %s: the marginal cost of %s next to %s changed by more than tol_place %.2f since the last loop; %s (cluster %d) is the one whose move lowers the two hosts' energy most (by %.3f)",
+			e.hosts[v.hosts[bestI]].Name, v.names[c], v.names[partner], e.p.tolPlace(), v.names[bestI], ev.s.labels[v.ids[bestI]], bestGain)
+		if partner == c {
+			why = fmt.Sprintf("placement conflict on %s: the marginal costs of %s (cluster %d) changed by more than tol_place %.2f since the last loop; its move lowers the two hosts' energy by %.3f",
+				e.hosts[v.hosts[bestI]].Name, v.names[c], ev.s.labels[v.ids[bestI]], e.p.tolPlace(), bestGain)
+		}
+		ev.move(bestI, bestTo, ReasonConflict, why)
 	}
 }
 
@@ -320,29 +374,40 @@ func (ev *evaluation) relieve(budget int) int {
 	type over struct {
 		h      int32
 		excess float64
+		drain  bool
+	}
+	members := make([][]int, len(e.hosts))
+	for i, h := range v.hosts {
+		members[h] = append(members[h], i)
 	}
 	var hosts []over
 	for h := range e.hosts {
 		h32 := int32(h)
 		cp := e.hosts[h].Capacity
+		if e.draining(h32) {
+			if len(members[h]) > 0 {
+				hosts = append(hosts, over{h: h32, drain: true})
+			}
+			continue
+		}
 		if !ev.known(h32) || (overloadedTicks(ev.loads[h], cp) < e.p.ReliefTicks && !ev.forecastRisk(h32)) {
 			continue
 		}
-		hosts = append(hosts, over{h32, scaledSum(capacity.Excess(ev.loads[h], cp), cp)})
+		hosts = append(hosts, over{h32, scaledSum(capacity.Excess(ev.loads[h], cp), cp), false})
 	}
+	// Drained hosts first (operator's order: host order), then most excess.
 	sort.Slice(hosts, func(a, b int) bool {
+		if hosts[a].drain != hosts[b].drain {
+			return hosts[a].drain
+		}
 		if hosts[a].excess != hosts[b].excess {
 			return hosts[a].excess > hosts[b].excess
 		}
 		return hosts[a].h < hosts[b].h
 	})
 	moved := 0
-	members := make([][]int, len(e.hosts))
-	for i, h := range v.hosts {
-		members[h] = append(members[h], i)
-	}
 	for _, o := range hosts {
-		cp := e.hosts[o.h].Capacity
+		cp := capOr1(e.hosts[o.h].Capacity)
 		size := make(map[int]float64, len(members[o.h]))
 		for _, i := range members[o.h] {
 			for m, x := range v.series[i] {
@@ -350,25 +415,47 @@ func (ev *evaluation) relieve(budget int) int {
 					size[i] += y / cp[m]
 				}
 			}
+			size[i] /= float64(ev.w * len(cp))
 		}
 		cands := slices.Clone(members[o.h])
 		sort.SliceStable(cands, func(a, b int) bool { return size[cands[a]] > size[cands[b]] })
+		reason, why, what := ReasonOverload, "", "its largest movable container"
+		if o.drain {
+			reason, why, what = ReasonDrain, e.hosts[o.h].Name+" is being drained (controls.drain_hosts)", "the largest container left on it that may move"
+		} else {
+			why = ev.riskWhy(o.h)
+		}
 		// Every failed attempt scans every host; a host that nothing can
 		// leave (the whole domain is full) must not cost n×hosts.
 		tries := 0
 		for _, i := range cands {
 			if len(ev.moves) >= budget || tries >= maxReliefAttempts ||
-				(!capacity.Overloaded(ev.loads[o.h], cp) && !ev.forecastRisk(o.h)) {
+				(!o.drain && !capacity.Overloaded(ev.loads[o.h], e.hosts[o.h].Capacity) && !ev.forecastRisk(o.h)) {
 				break
 			}
 			if !ev.mayMove(i) {
 				continue
 			}
 			tries++
-			if to := ev.bestTarget(i); to >= 0 {
-				ev.move(i, to, ReasonOverload)
-				moved++
+			to, limited := ev.bestTarget(i)
+			if limited {
+				ev.hold(LimitPerTargetHost)
 			}
+			if to < 0 {
+				continue
+			}
+			if lim := ev.admit(i); lim != "" {
+				ev.hold(lim)
+				if globalLimit(lim) && len(ev.moves)+ev.heldBack[lim] >= budget {
+					return moved // the method's own budget is used up too
+				}
+				if globalLimit(lim) || lim == LimitPerSourceHost {
+					break
+				}
+				continue
+			}
+			ev.move(i, to, reason, why+ev.containerWhy(i, size[i], what))
+			moved++
 		}
 	}
 	return moved
@@ -517,12 +604,13 @@ func (ev *evaluation) initialPlacement() error {
 		before[h] = ev.peakOf(int32(h))
 	}
 	first := len(ev.moves)
-	ev.applyInitial(to)
+	whys := ev.applyInitial(to)
 	for k := first; k < len(ev.moves); k++ {
 		m := &ev.moves[k]
 		from, to := int32(e.hostIx[m.OldHost]), int32(e.hostIx[m.NewHost])
 		m.TargetPeakBefore, m.TargetPeakAfter = round6(before[to]), round6(ev.peakOf(to))
 		m.SourcePeakBefore, m.SourcePeakAfter = round6(before[from]), round6(ev.peakOf(from))
+		m.Why = whys[k-first] + ev.targetWhy(*m, nil, to)
 	}
 	return nil
 }
@@ -543,7 +631,10 @@ func (ev *evaluation) peakOf(h int32) float64 {
 // every container at once (the bundled sample: 35 of 40 at tick 23), more
 // churn than any operator grants one decision; the loops carry on from the
 // placement reached.
-func (ev *evaluation) applyInitial(to []int) {
+//
+// It returns the why of each move made, without the targets' part (the
+// caller adds it once every move is applied).
+func (ev *evaluation) applyInitial(to []int) []string {
 	e := ev.s.e
 	v := ev.v
 	type cand struct {
@@ -552,7 +643,7 @@ func (ev *evaluation) applyInitial(to []int) {
 	}
 	var cands []cand
 	for i, h := range to {
-		if h < 0 || int32(h) == v.hosts[i] {
+		if h < 0 || int32(h) == v.hosts[i] || !ev.mayMove(i) {
 			continue
 		}
 		from := v.hosts[i]
@@ -562,15 +653,31 @@ func (ev *evaluation) applyInitial(to []int) {
 	sort.SliceStable(cands, func(a, b int) bool { return cands[a].gain > cands[b].gain })
 	budget := ceilBudget(len(v.ids), e.p.initialTolMove())
 	moved := 0
+	var whys []string
 	for _, c := range cands {
 		if moved >= budget {
-			return
+			return whys
 		}
 		h := int32(to[c.i])
-		if !ev.known(h) || !capacity.FitsScaled(ev.loads[h], v.series[c.i], e.hosts[h].Capacity, e.p.Headroom) {
+		if !ev.known(h) || e.excluded(h) || !capacity.FitsScaled(ev.loads[h], v.series[c.i], e.hosts[h].Capacity, e.p.Headroom) {
 			continue
 		}
-		ev.move(c.i, h, ReasonInitial)
+		if ev.targetFull(h) {
+			ev.hold(LimitPerTargetHost)
+			continue
+		}
+		if lim := ev.admit(c.i); lim != "" {
+			ev.hold(lim)
+			if globalLimit(lim) {
+				return whys
+			}
+			continue
+		}
+		why := fmt.Sprintf("initial placement (%s over the %d ticks of the analysis period) puts %s (cluster %d) on %s; applied by energy gain, this move's is %.3f",
+			e.p.InitialMethod, len(v.ticks), v.names[c.i], ev.s.labels[v.ids[c.i]], e.hosts[h].Name, c.gain)
+		whys = append(whys, why)
+		ev.move(c.i, h, ReasonInitial, why)
 		moved++
 	}
+	return whys
 }

@@ -69,7 +69,9 @@ func (r *Replayer) Step(tb TickBatch) (TickBatch, *Decision, error) {
 		return eff, nil, err
 	}
 	for _, m := range d.Moves {
-		r.reloc[m.Container] = m
+		if !m.DryRun {
+			r.reloc[m.Container] = m
+		}
 	}
 	r.res.Decisions = append(r.res.Decisions, *d)
 	r.res.Moves = append(r.res.Moves, d.Moves...)
@@ -94,3 +96,6 @@ func Reattribute(s *Sample, host string, after int64) bool {
 	s.Host = host
 	return true
 }
+
+// Engine is the replayer's engine (capacity updates between steps).
+func (r *Replayer) Engine() *Engine { return r.e }

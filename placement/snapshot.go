@@ -43,6 +43,15 @@ type snapshot struct {
 	MovedAt   [][2]int64  `json:"moved_at"`
 	Memory    []int       `json:"memory"`
 	Left      [][3]int64  `json:"left"`
+	// Operator limits' state (absent from older snapshots: no history).
+	FirstSeen   [][2]int64  `json:"first_seen"`
+	DomainMoves []int64     `json:"domain_moves"`
+	CtrMoves    []snapMoves `json:"ctr_moves"`
+}
+
+type snapMoves struct {
+	ID    int32   `json:"id"`
+	Ticks []int64 `json:"ticks"`
 }
 
 // Snapshot serialises everything a restarted engine needs to go on exactly
@@ -77,6 +86,15 @@ func (e *Engine) Snapshot() ([]byte, error) {
 	}
 	sort.Slice(sn.Left, func(i, j int) bool { return sn.Left[i][0] < sn.Left[j][0] })
 	sort.Slice(sn.MovedAt, func(i, j int) bool { return sn.MovedAt[i][0] < sn.MovedAt[j][0] })
+	for id, t := range s.firstSeen {
+		sn.FirstSeen = append(sn.FirstSeen, [2]int64{int64(id), t})
+	}
+	sort.Slice(sn.FirstSeen, func(i, j int) bool { return sn.FirstSeen[i][0] < sn.FirstSeen[j][0] })
+	sn.DomainMoves = s.domainMoves
+	for id, ts := range s.ctrMoves {
+		sn.CtrMoves = append(sn.CtrMoves, snapMoves{id, ts})
+	}
+	sort.Slice(sn.CtrMoves, func(i, j int) bool { return sn.CtrMoves[i].ID < sn.CtrMoves[j].ID })
 	sn.PrevClust = snapTable(s.prevClust)
 	sn.PrevPlace = snapTable(s.prevPlace)
 	var buf bytes.Buffer
@@ -148,6 +166,13 @@ func Restore(data []byte) (*Engine, error) {
 	s.memory = sn.Memory
 	for _, d := range sn.Left {
 		s.left[int32(d[0])] = departure{host: int32(d[1]), tick: d[2]}
+	}
+	for _, p := range sn.FirstSeen {
+		s.firstSeen[int32(p[0])] = p[1]
+	}
+	s.domainMoves = sn.DomainMoves
+	for _, c := range sn.CtrMoves {
+		s.ctrMoves[c.ID] = c.Ticks
 	}
 	s.prevClust = restoreTable(sn.PrevClust, len(sn.Names))
 	s.prevPlace = restoreTable(sn.PrevPlace, len(sn.Names))

@@ -33,6 +33,13 @@ type state struct {
 	left map[int32]departure
 	// memory is the baseline policy's per-host counters (policy.Problem).
 	memory []int
+	// Operator limits (controls.go): the tick each active container was
+	// first seen at, the ticks of the domain's recent moves and of each
+	// container's, and which containers are pinned.
+	firstSeen   map[int32]int64
+	domainMoves []int64
+	ctrMoves    map[int32][]int64
+	pinCache    map[int32]bool
 }
 
 func newState(e *Engine) *state {
@@ -43,6 +50,10 @@ func newState(e *Engine) *state {
 		labels:  map[int32]int{},
 		movedAt: map[int32]int64{},
 		left:    map[int32]departure{},
+
+		firstSeen: map[int32]int64{},
+		ctrMoves:  map[int32][]int64{},
+		pinCache:  map[int32]bool{},
 	}
 }
 
@@ -115,6 +126,12 @@ func (e *Engine) CloseTick(b TickBatch) (*Decision, error) {
 	for r, id := range ct.cont {
 		present[id] = true
 		s.hostOf[id] = ct.host[r]
+		if _, ok := s.firstSeen[id]; !ok {
+			s.firstSeen[id] = b.Tick
+		}
+	}
+	if c := e.p.Controls; c.MaxMovesPerDomainPerHour > 0 {
+		s.domainMoves = trimRecent(s.domainMoves, b.Tick, c.hourTicks())
 	}
 	for id := range s.hostOf {
 		if !present[id] {
@@ -122,6 +139,8 @@ func (e *Engine) CloseTick(b TickBatch) (*Decision, error) {
 			delete(s.labels, id)
 			delete(s.movedAt, id)
 			delete(s.left, id)
+			delete(s.firstSeen, id)
+			delete(s.ctrMoves, id)
 		}
 	}
 	if len(ct.cont) == 0 {

@@ -35,6 +35,9 @@ type Sample struct {
 type Host struct {
 	Name     string    `json:"name"`
 	Capacity []float64 `json:"capacity"`
+	// Cordoned hosts are never a move target (a nodes record with
+	// schedulable: false); what runs there stays unless it must go.
+	Cordoned bool `json:"cordoned,omitempty"`
 }
 
 // TickBatch is every sample of one domain for one closed tick. Samples may
@@ -52,6 +55,8 @@ const (
 	ReasonOverload = "overload_relief"
 	// ReasonRebalance: a move decided by a baseline policy (policy.Names).
 	ReasonRebalance = "rebalance"
+	// ReasonDrain: the source host is in Controls.DrainHosts.
+	ReasonDrain = "drain"
 )
 
 // Move is a decision to run a container elsewhere from tick Tick+1 on.
@@ -71,6 +76,10 @@ type Move struct {
 	TargetPeakAfter  float64 `json:"target_peak_after"`
 	SourcePeakBefore float64 `json:"source_peak_before"`
 	SourcePeakAfter  float64 `json:"source_peak_after"`
+	// Why is the decision in words, from the engine's own numbers.
+	Why string `json:"why,omitempty"`
+	// DryRun: decided and published, never applied (Controls.DryRun).
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 // MoveID is deterministic in (domain, tick, container) so that a consumer
@@ -127,4 +136,7 @@ type LoopReport struct {
 	// did not lower the domain's energy over the analysis period and was
 	// not applied.
 	InitialRejected bool `json:"initial_rejected,omitempty"`
+	// HeldBack counts, per limit (Limit* names), the moves the engine had
+	// decided (container and target chosen) that an operator limit refused.
+	HeldBack map[string]int `json:"held_back,omitempty"`
 }

@@ -64,6 +64,9 @@ func (p Params) Validate() error {
 	default:
 		return &FieldError{"initial_method", p.InitialMethod, "one of distant_pairwise, ffd, spread"}
 	}
+	if err := p.Controls.validate(); err != nil {
+		return err
+	}
 	if err := p.Policy.Validate(); err != nil {
 		return &FieldError{"policy", p.Policy.Name, err.Error()}
 	}

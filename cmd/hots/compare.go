@@ -16,7 +16,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
@@ -26,6 +25,7 @@ import (
 	"hots/connectors"
 	fileconn "hots/connectors/file"
 	"hots/pipeline"
+	"hots/pipeline/rundir"
 	"hots/placement"
 	"hots/placement/kpi"
 	"hots/placement/policy"
@@ -414,13 +414,16 @@ func writeComparison(dir string, c *Comparison, stdout io.Writer) error {
 	if err := plotCells(filepath.Join(dir, ComparePlot), c); err != nil {
 		return err
 	}
+	if err := comparePage(dir, c); err != nil {
+		return err
+	}
 	_, err = fmt.Fprintf(stdout, "%srun directory: %s\n", txt.String(), dir)
 	return err
 }
 
 // plotCells draws the overloaded cells per tick, one line per policy.
 func plotCells(path string, c *Comparison) error {
-	p := plot.New()
+	p := rundir.NewPlot()
 	p.Title.Text = "overloaded (host, tick) cells: " + c.Trace
 	p.X.Label.Text = "tick"
 	p.Y.Label.Text = "overloaded hosts"
@@ -446,4 +449,39 @@ func plotCells(path string, c *Comparison) error {
 	}
 	p.Add(plotter.NewGrid())
 	return p.Save(9*vg.Inch, 4.5*vg.Inch, path)
+}
+
+// comparePage is report.html for a comparison: the run page's layout with
+// one column per policy (data-key paths are compare.json's).
+func comparePage(dir string, c *Comparison) error {
+	p := &rundir.Page{Title: "hots compare: " + c.Trace, Subtitle: "config " + c.Config}
+	p.Facts = []rundir.Fact{{Label: "trace", Key: "trace", Value: c.Trace},
+		{Label: "containers", Key: "containers", Value: strconv.Itoa(c.Containers)},
+		{Label: "hosts", Key: "hosts", Value: strconv.Itoa(c.Hosts)}}
+	var prefixes []string
+	var totals []kpi.Totals
+	var churn []kpi.Churn
+	for i, r := range c.Policies {
+		p.Columns = append(p.Columns, r.Policy)
+		prefixes = append(prefixes, fmt.Sprintf("policies.%d.totals", i))
+		totals = append(totals, r.Totals)
+		churn = append(churn, r.Churn)
+	}
+	p.Rows = rundir.KPIRows(c.Metrics, prefixes, totals)
+	p.ChurnCol = p.Columns
+	for i := range prefixes {
+		prefixes[i] = fmt.Sprintf("policies.%d.churn", i)
+	}
+	p.Churn = rundir.ChurnRows(prefixes, churn)
+	svg, err := rundir.InlineSVG(filepath.Join(dir, ComparePlot))
+	if err != nil {
+		return err
+	}
+	var series []string
+	for _, r := range c.Policies {
+		series = append(series, fmt.Sprintf("%s (%d cells, %d moves)", r.Policy, r.Totals.OverloadedCellsAny, r.Churn.Moves))
+	}
+	p.Charts = []rundir.Chart{{ID: "overloaded_cells", Title: "overloaded cells per tick, one line per policy", Series: series, SVG: svg}}
+	p.Notes = []string{"Each policy's moves, with their why, are in moves-<policy>.jsonl beside this page."}
+	return rundir.WritePage(filepath.Join(dir, rundir.ReportFile), p)
 }

@@ -8,10 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
 	"hots/connectors/file/sample"
+	"hots/pipeline/rundir"
 	"hots/placement/policy"
 )
 
@@ -46,6 +48,27 @@ func TestCompare(t *testing.T) {
 		var c Comparison
 		if err := json.Unmarshal(b, &c); err != nil {
 			t.Fatal(err)
+		}
+		// report.html: one column per policy, values as compare.json has them.
+		page, err := os.ReadFile(filepath.Join(out, rundir.ReportFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc map[string]any
+		_ = json.Unmarshal(b, &doc)
+		keyed := regexp.MustCompile(`data-key="([^"]+)">([^<]*)<`).FindAllStringSubmatch(string(page), -1)
+		if len(keyed) < len(policy.Names)*10 {
+			t.Errorf("report.html: %d keyed values", len(keyed))
+		}
+		for _, k := range keyed {
+			if v, ok := rundir.SummaryValue(doc, k[1]); !ok || !rundir.SameValue(k[2], v) {
+				t.Errorf("report.html %s = %q, compare.json %v", k[1], k[2], v)
+			}
+		}
+		for _, n := range policy.Names {
+			if !strings.Contains(string(page), "<th>"+n+"</th>") {
+				t.Errorf("report.html has no column for %s", n)
+			}
 		}
 		for _, f := range []string{CompareTable, CompareCSV, ComparePlot} {
 			if fi, err := os.Stat(filepath.Join(out, f)); err != nil || fi.Size() == 0 {

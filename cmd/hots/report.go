@@ -3,16 +3,23 @@ package main
 import (
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 
 	"hots/pipeline/rundir"
+	"hots/placement"
 )
 
 func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("report", stderr)
+	open := fs.Bool("open", false, "open report.html in the desktop's browser ($BROWSER, else xdg-open / open)")
+	movesFile := fs.String("moves", "", "moves log of the run (default RUN_DIR/moves.jsonl)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -33,7 +40,56 @@ func cmdReport(_ context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	fmt.Fprintf(stdout, "metrics.csv: %d evaluations (%d initial, %d loops)\n", rows, kinds["initial"], kinds["loop"])
+	// The page again, from the run directory's files (a run written by an
+	// older hots gets one too).
+	moves, err := runMoves(dir, *movesFile)
+	if err != nil {
+		return err
+	}
+	if err := rundir.WriteReport(dir, "", s, moves); err != nil {
+		fmt.Fprintf(stderr, "hots: report: %v\n", err)
+	}
+	page := filepath.Join(dir, rundir.ReportFile)
+	fmt.Fprintf(stdout, "report: %s\n", page)
+	if *open {
+		return openBrowser(page)
+	}
 	return nil
+}
+
+// runMoves reads a run's moves log: the given file, else RUN_DIR/moves.jsonl
+// (none when the run wrote its moves elsewhere).
+func runMoves(dir, file string) ([]placement.Move, error) {
+	if file != "" {
+		return rundir.ReadMoves(file)
+	}
+	m, err := rundir.ReadMoves(filepath.Join(dir, "moves.jsonl"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return m, err
+}
+
+func openBrowser(path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	var cmd *exec.Cmd
+	switch b := os.Getenv("BROWSER"); {
+	case b != "":
+		cmd = exec.Command(b, abs)
+	case runtime.GOOS == "darwin":
+		cmd = exec.Command("open", abs)
+	case runtime.GOOS == "windows":
+		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", abs)
+	default:
+		cmd = exec.Command("xdg-open", abs)
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("opening %s: %w (open it by hand)", abs, err)
+	}
+	return cmd.Process.Release()
 }
 
 // countMetrics counts metrics.csv rows by kind: a cross-check of the

@@ -2,6 +2,7 @@ package rundir
 
 import (
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"image/color"
@@ -13,9 +14,14 @@ import (
 	"strconv"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+
+	hcap "hots/placement/capacity"
 )
 
 // CapacityColor draws the capacity line, so that tests and readers can
@@ -63,6 +69,11 @@ func (w *Writer) plots() error {
 		return err
 	}
 	var errs []error
+	var index []PlotInfo
+	var moveTicks []float64
+	for _, mv := range w.allMoves {
+		moveTicks = append(moveTicks, float64(mv.Tick))
+	}
 	for m, metric := range w.opts.Metrics {
 		capMax, capSame := 0.0, true
 		first := -1.0
@@ -80,13 +91,174 @@ func (w *Writer) plots() error {
 		ymax := max(capMax, scen[scenarioMoves][m].maxLoad, scen[scenarioBaseline][m].maxLoad) * 1.3 // room for the legend
 		for _, name := range []string{scenarioBaseline, scenarioMoves} {
 			title := fmt.Sprintf("%s load per host, %s", metric, map[string]string{scenarioBaseline: "as recorded (no moves)", scenarioMoves: "with the run's moves"}[name])
-			path := filepath.Join(w.opts.PlotsDir, fmt.Sprintf("load_%s_%s.svg", metric, name))
-			if err := drawLoad(path, title, metric, scen[name][m], capMax, capSame, ymax); err != nil {
+			file := fmt.Sprintf("load_%s_%s.svg", metric, name)
+			var marks []float64
+			if name == scenarioMoves {
+				marks = moveTicks
+			}
+			series, err := drawLoad(filepath.Join(w.opts.PlotsDir, file), title, metric, scen[name][m], capMax, capSame, ymax, marks)
+			if err != nil {
 				errs = append(errs, err)
+				continue
+			}
+			index = append(index, PlotInfo{File: file, Title: title, Kind: "load", Metric: metric, Scenario: name, Series: series})
+		}
+	}
+	title := "overloaded (host, tick) cells per tick, any metric"
+	series, err := w.drawCells(filepath.Join(w.opts.PlotsDir, CellsPlot), title, moveTicks)
+	if err != nil {
+		errs = append(errs, err)
+	} else {
+		index = append(index, PlotInfo{File: CellsPlot, Title: title, Kind: "cells", Series: series})
+	}
+	b, err := json.MarshalIndent(index, "", "  ")
+	if err == nil {
+		err = os.WriteFile(filepath.Join(w.opts.PlotsDir, PlotIndexFile), append(b, '\n'), 0o644)
+	}
+	return errors.Join(append(errs, err)...)
+}
+
+// CellsPlot is the overloaded cells over time, both scenarios.
+const CellsPlot = "overloaded_cells.svg"
+
+// PlotInfo is one entry of plots/plots.json: a plot file, its title and
+// the series its legend names, in legend order.
+type PlotInfo struct {
+	File     string   `json:"file"`
+	Title    string   `json:"title"`
+	Kind     string   `json:"kind"` // load | cells
+	Metric   string   `json:"metric,omitempty"`
+	Scenario string   `json:"scenario,omitempty"` // moves | baseline
+	Series   []string `json:"series"`
+}
+
+// NewPlot is plot.New with plain text everywhere: gonum's default handler
+// reads LaTeX, which set host names such as n_12 as n with subscript 12.
+func NewPlot() *plot.Plot {
+	p := plot.New()
+	h := text.Plain{Fonts: font.DefaultCache}
+	p.Title.TextStyle.Handler = h
+	p.Legend.TextStyle.Handler = h
+	for _, a := range []*plot.Axis{&p.X, &p.Y} {
+		a.Label.TextStyle.Handler = h
+		a.Tick.Label.Handler = h
+	}
+	return p
+}
+
+// moveMarks draws one small triangle per move tick on the time axis.
+func moveMarks(p *plot.Plot, ticks []float64, y float64) (string, error) {
+	if len(ticks) == 0 {
+		return "", nil
+	}
+	pts := make(plotter.XYs, len(ticks))
+	for i, t := range ticks {
+		pts[i] = plotter.XY{X: t, Y: y}
+	}
+	sc, err := plotter.NewScatter(pts)
+	if err != nil {
+		return "", err
+	}
+	sc.GlyphStyle.Shape = draw.TriangleGlyph{}
+	sc.GlyphStyle.Color = color.RGBA{B: 160, A: 255}
+	sc.GlyphStyle.Radius = vg.Points(3)
+	p.Add(sc)
+	label := fmt.Sprintf("moves (%d)", len(ticks))
+	p.Legend.Add(label, sc)
+	return label, nil
+}
+
+// drawCells plots, per tick, the hosts over capacity on some metric, with
+// and without the run's moves, read back from the node usage files.
+func (w *Writer) drawCells(path, title string, marks []float64) ([]string, error) {
+	p := NewPlot()
+	p.Title.Text = title
+	p.X.Label.Text = "tick"
+	p.Y.Label.Text = "overloaded hosts"
+	p.Legend.Top = true
+	var series []string
+	ymax := 1.0
+	for i, s := range []struct{ name, file, label string }{{scenarioBaseline, NodeUsageBaseline, "no moves"}, {scenarioMoves, NodeUsageFile, "with moves"}} {
+		cells, err := CellsPerTick(filepath.Join(w.opts.Dir, s.file), len(w.opts.Metrics), w.capacity)
+		if err != nil {
+			return nil, err
+		}
+		pts := make(plotter.XYs, len(cells))
+		for k, c := range cells {
+			pts[k] = plotter.XY{X: float64(c[0]), Y: float64(c[1])}
+			ymax = max(ymax, float64(c[1]))
+		}
+		if len(pts) == 0 {
+			continue
+		}
+		l, err := plotter.NewLine(pts)
+		if err != nil {
+			return nil, err
+		}
+		l.Color = plotutil.Color(i)
+		l.Dashes = plotutil.Dashes(i)
+		l.Width = vg.Points(1.4)
+		p.Add(l)
+		p.Legend.Add(s.label, l)
+		series = append(series, s.label)
+	}
+	p.Y.Min, p.Y.Max = 0, ymax*1.3
+	if label, err := moveMarks(p, marks, 0); err != nil {
+		return nil, err
+	} else if label != "" {
+		series = append(series, label)
+	}
+	p.Add(plotter.NewGrid())
+	return series, p.Save(9*vg.Inch, 3.5*vg.Inch, path)
+}
+
+// CellsPerTick reads a node usage CSV and counts, per tick (ascending),
+// the (domain, host) rows over capacity on at least one metric, as the
+// KPIs count them (capacity.CellOverloaded).
+func CellsPerTick(path string, metrics int, capacity map[string][]float64) ([][2]int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	if _, err := r.Read(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	per := map[int64]int64{}
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		tick, err := strconv.ParseInt(rec[1], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s: tick %q: %w", path, rec[1], err)
+		}
+		if _, ok := per[tick]; !ok {
+			per[tick] = 0
+		}
+		cp := capacity[rec[2]]
+		for m := 0; m < metrics && 3+m < len(rec) && m < len(cp); m++ {
+			v, err := strconv.ParseFloat(rec[3+m], 64)
+			if err != nil {
+				return nil, fmt.Errorf("%s: load %q: %w", path, rec[3+m], err)
+			}
+			if cp[m] > 0 && !math.IsInf(cp[m], 0) && hcap.CellOverloaded(v, cp[m]) {
+				per[tick]++
+				break
 			}
 		}
 	}
-	return errors.Join(errs...)
+	out := make([][2]int64, 0, len(per))
+	for t, n := range per {
+		out = append(out, [2]int64{t, n})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
+	return out, nil
 }
 
 // namedHosts picks the hosts plotted as lines: the PlotHosts busiest by
@@ -191,8 +363,10 @@ func readSeries(path string, metrics int, name func(domain, host string) (string
 	return out, nil
 }
 
-func drawLoad(path, title, metric string, s *series, capMax float64, capSame bool, ymax float64) error {
-	p := plot.New()
+// drawLoad writes one load plot and returns its legend's series.
+func drawLoad(path, title, metric string, s *series, capMax float64, capSame bool, ymax float64, marks []float64) ([]string, error) {
+	var legend []string
+	p := NewPlot()
 	p.Title.Text = title
 	p.X.Label.Text = "tick"
 	p.Y.Label.Text = metric
@@ -211,28 +385,31 @@ func drawLoad(path, title, metric string, s *series, capMax float64, capSame boo
 		}
 		poly, err := plotter.NewPolygon(pts)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		poly.Color = color.Gray{Y: 215}
 		poly.LineStyle.Width = 0
 		p.Add(poly)
-		p.Legend.Add(fmt.Sprintf("other %d hosts (min–max)", s.others), poly)
+		label := fmt.Sprintf("other %d hosts (min–max)", s.others)
+		p.Legend.Add(label, poly)
+		legend = append(legend, label)
 	}
 	names := sortedKeys(s.lines)
 	for i, h := range names {
 		l, err := plotter.NewLine(s.lines[h])
 		if err != nil {
-			return err
+			return nil, err
 		}
 		l.Color = plotutil.Color(i)
 		l.Width = vg.Points(1.2)
 		p.Add(l)
 		p.Legend.Add(h, l)
+		legend = append(legend, h)
 	}
 	if capMax > 0 && s.maxT >= s.minT {
 		c, err := plotter.NewLine(plotter.XYs{{X: s.minT, Y: capMax}, {X: s.maxT, Y: capMax}})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		c.Color = CapacityColor
 		c.Width = vg.Points(1.5)
@@ -243,8 +420,14 @@ func drawLoad(path, title, metric string, s *series, capMax float64, capSame boo
 			label = "capacity (largest host)"
 		}
 		p.Legend.Add(label, c)
+		legend = append(legend, label)
+	}
+	if label, err := moveMarks(p, marks, 0); err != nil {
+		return nil, err
+	} else if label != "" {
+		legend = append(legend, label)
 	}
 	p.Legend.ThumbnailWidth = vg.Points(20)
 	p.Add(plotter.NewGrid())
-	return p.Save(9*vg.Inch, 4.5*vg.Inch, path)
+	return legend, p.Save(9*vg.Inch, 4.5*vg.Inch, path)
 }

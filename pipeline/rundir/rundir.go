@@ -9,7 +9,10 @@
 //	node_usage.csv            domain,tick,host,<metric>…: load after the run's moves
 //	node_usage_baseline.csv   same layout: load as the trace recorded it (no moves)
 //	summary.json              run totals next to the baseline (Summary)
+//	node_capacity.csv         host,<metric>…: the capacities the run knew
+//	report.html               the page people look at (report.go): self-contained
 //	plots/load_<metric>_moves.svg, plots/load_<metric>_baseline.svg
+//	plots/overloaded_cells.svg, plots/plots.json (each plot's title and series)
 //
 // node_usage is split in two files of one layout rather than given a
 // scenario column so that either can be read on its own, as upstream's
@@ -19,7 +22,9 @@ package rundir
 import (
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,6 +43,9 @@ const (
 	NodeUsageFile     = "node_usage.csv"
 	NodeUsageBaseline = "node_usage_baseline.csv"
 	SummaryFile       = "summary.json"
+	CapacityFile      = "node_capacity.csv"
+	ReportFile        = "report.html"
+	PlotIndexFile     = "plots.json" // in the plots folder: each plot's title and series
 	PlotsDir          = "plots"
 	DefaultPlotHosts  = 8
 	scenarioMoves     = "moves"
@@ -51,6 +59,9 @@ var MetricsHeader = []string{
 	"place_conf_nodes", "place_conf_edges", "place_max_deg", "place_mean_deg",
 	"cluster_changes", "selected", "overload_selected", "moves",
 	"window_overloads_before", "window_overloads_after", "loop_seconds",
+	// One column per operator limit: the moves it held back in the loop.
+	"held_max_moves_per_loop", "held_max_moves_per_source_host", "held_max_moves_per_target_host",
+	"held_max_moves_per_domain_per_hour", "held_min_age_ticks", "held_max_moves_per_container_per_day",
 }
 
 // Options locate and tune the outputs.
@@ -85,6 +96,11 @@ type Writer struct {
 	loopMax  float64
 	rejects  int64
 	err      error
+	// For the summary and report.html.
+	heldBack map[string]int
+	dryRun   bool
+	forecast Forecast
+	allMoves []placement.Move
 }
 
 type domainAcc struct {
@@ -121,6 +137,7 @@ func New(opts Options) (*Writer, error) {
 		domains:  map[string]*domainAcc{},
 		hosts:    map[string]bool{},
 		moved:    map[string]bool{},
+		heldBack: map[string]int{},
 	}
 	open := func(path string, header []string) (*csv.Writer, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -188,6 +205,7 @@ func (w *Writer) TickClosed(domain string, tick int64, actual, baseline map[stri
 	d.actual.AddTick(tick, actual)
 	d.baseline.AddTick(tick, baseline)
 	d.churn.AddTick(tick, actual)
+
 	for scen, load := range map[string]map[string][]float64{scenarioMoves: actual, scenarioBaseline: baseline} {
 		cw := w.usage[scen]
 		for _, h := range sortedKeys(load) {
@@ -219,7 +237,14 @@ func (w *Writer) Decided(rec pipeline.LoopRecord, moves []placement.Move) {
 	w.loops++
 	w.moves += len(moves)
 	d := w.domain(rec.Domain)
+	for k, n := range r.HeldBack {
+		w.heldBack[k] += n
+	}
+	w.forecast.WindowOverloadsBefore += r.WindowOverloadsBefore
+	w.forecast.WindowOverloadsAfter += r.WindowOverloadsAfter
+	w.allMoves = append(w.allMoves, moves...)
 	for _, m := range moves {
+		w.dryRun = w.dryRun || m.DryRun
 		w.moved[m.Domain+"\x00"+m.Container] = true
 		d.churn.AddMove(m.Tick, m.Container, m.OldHost, m.NewHost)
 	}
@@ -243,6 +268,8 @@ func (w *Writer) Decided(rec pipeline.LoopRecord, moves []placement.Move) {
 		i(r.PlacementGraph.Nodes), i(r.PlacementGraph.Edges), i(r.PlacementGraph.MaxDegree), fmtFloat(r.PlacementGraph.MeanDeg),
 		i(r.ClusterChanges), i(r.Selected), i(r.OverloadSelected), i(len(moves)),
 		i(r.WindowOverloadsBefore), i(r.WindowOverloadsAfter), strconv.FormatFloat(rec.LoopSeconds, 'f', 6, 64),
+		i(r.HeldBack[placement.LimitPerLoop]), i(r.HeldBack[placement.LimitPerSourceHost]), i(r.HeldBack[placement.LimitPerTargetHost]),
+		i(r.HeldBack[placement.LimitPerDomainPerHour]), i(r.HeldBack[placement.LimitMinAge]), i(r.HeldBack[placement.LimitPerContainerPerDay]),
 	}))
 	w.metrics.Flush()
 	w.keep(w.metrics.Error())
@@ -301,7 +328,10 @@ func (w *Writer) Close(info RunInfo) (*Summary, error) {
 	if w.err != nil {
 		return s, w.err
 	}
-	return s, w.plots()
+	if err := w.writeCapacity(); err != nil {
+		return s, err
+	}
+	return s, errors.Join(w.plots(), w.report(s))
 }
 
 func (w *Writer) closeFiles() error {
@@ -330,6 +360,11 @@ func (w *Writer) summary(info RunInfo) *Summary {
 		LoopSecondsMax:  w.loopMax,
 		WallSeconds:     info.WallSeconds,
 		Stopped:         info.Stopped,
+		DryRun:          w.dryRun,
+		Forecast:        w.forecast,
+	}
+	if len(w.heldBack) > 0 {
+		s.HeldBack = maps.Clone(w.heldBack)
 	}
 	if s.Containers == 0 {
 		s.Containers = w.maxConts
@@ -426,4 +461,28 @@ func addChurn(a, b kpi.Churn) kpi.Churn {
 	a.MovesOffCalm += b.MovesOffCalm
 	a.MovesIntoOverload += b.MovesIntoOverload
 	return a
+}
+
+// writeCapacity writes node_capacity.csv: what explain and the report read
+// utilisation against.
+func (w *Writer) writeCapacity() error {
+	f, err := os.Create(filepath.Join(w.opts.Dir, CapacityFile))
+	if err != nil {
+		return err
+	}
+	cw := csv.NewWriter(f)
+	_ = cw.Write(append([]string{"host"}, w.opts.Metrics...))
+	for _, h := range sortedKeys(w.capacity) {
+		row := []string{h}
+		for m := range w.opts.Metrics {
+			v := 0.0
+			if m < len(w.capacity[h]) {
+				v = w.capacity[h][m]
+			}
+			row = append(row, fmtFloat(v))
+		}
+		_ = cw.Write(row)
+	}
+	cw.Flush()
+	return errors.Join(cw.Error(), f.Close())
 }

@@ -3,12 +3,15 @@ package rundir
 import (
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -48,7 +51,8 @@ func run(t *testing.T, dir string, plotHosts int) *Summary {
 		}
 		if i == 3 {
 			w.Decided(pipeline.LoopRecord{Domain: "default", Tick: 3, Kind: "loop", LoopSeconds: 0.004,
-				Report: placement.LoopReport{WindowStart: 2, WindowEnd: 3, Containers: 5, Hosts: 3, Clusters: 2}},
+				Report: placement.LoopReport{WindowStart: 2, WindowEnd: 3, Containers: 5, Hosts: 3, Clusters: 2,
+					HeldBack: map[string]int{placement.LimitPerSourceHost: 2}}},
 				[]placement.Move{{Domain: "default", Tick: 3, Container: "c1", OldHost: "h3", NewHost: "h2"}})
 		}
 	}
@@ -83,8 +87,8 @@ func TestRunDirectory(t *testing.T) {
 		t.Errorf("metrics header %v", metrics[0])
 	}
 	wantRows := [][]string{
-		{"default", "1", "initial", "0", "1", "5", "3", "2", "4", "3", "2", "1.5", "0", "0", "0", "0", "0", "2", "1", "2", "1", "0", "0.002000"},
-		{"default", "3", "loop", "2", "3", "5", "3", "2", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "1", "0", "0", "0.004000"},
+		{"default", "1", "initial", "0", "1", "5", "3", "2", "4", "3", "2", "1.5", "0", "0", "0", "0", "0", "2", "1", "2", "1", "0", "0.002000", "0", "0", "0", "0", "0", "0"},
+		{"default", "3", "loop", "2", "3", "5", "3", "2", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "1", "0", "0", "0.004000", "0", "2", "0", "0", "0", "0"},
 	}
 	if !reflect.DeepEqual(metrics[1:], wantRows) {
 		t.Errorf("metrics rows\n got %v\nwant %v", metrics[1:], wantRows)
@@ -142,7 +146,8 @@ func TestRunDirectory(t *testing.T) {
 	if err := back.WriteTable(&tb); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"trace", "hand", "moves", "3 (2 containers)", "overloaded cells cpu", "2", "→ 1", "load variance mem", "wall 1.50s", "moves off calm hosts", "1 (no overload in the 2 ticks before)"} {
+	for _, want := range []string{"trace", "hand", "moves", "3 (2 containers)", "overloaded cells cpu", "2", "→ 1", "load variance mem", "wall 1.50s", "moves off calm hosts", "1 (no overload in the 2 ticks before)",
+		"2 moves held back by max_moves_per_source_host", "overloaded cells of the loops' windows 1 → 0"} {
 		if !strings.Contains(tb.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, tb.String())
 		}
@@ -224,5 +229,90 @@ func TestPlots(t *testing.T) {
 		if legend["h3"] {
 			t.Errorf("%s: h3 should be in the band", name)
 		}
+	}
+}
+
+// TestLegendNames: host names with "_" read exactly in the legend (gonum's
+// default LaTeX handler set them as subscripts).
+func TestLegendNames(t *testing.T) {
+	dir := t.TempDir()
+	w, err := New(Options{Dir: dir, Metrics: []string{"cpu"}, Trace: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.SetCapacity(map[string][]float64{"n_1": {10}, "n_22": {10}})
+	for tick := range int64(3) {
+		l := map[string][]float64{"n_1": {float64(5 + tick)}, "n_22": {3}}
+		w.TickClosed("default", tick, l, l)
+	}
+	if _, err := w.Close(RunInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	_, texts := svgStats(t, filepath.Join(dir, PlotsDir, "load_cpu_moves.svg"))
+	legend := map[string]bool{}
+	for _, s := range texts {
+		legend[s] = true
+	}
+	for _, want := range []string{"n_1", "n_22", "capacity"} {
+		if !legend[want] {
+			t.Errorf("legend lacks %q: %q", want, texts)
+		}
+	}
+}
+
+// TestReport: report.html is self-contained, every value it shows with a
+// data-key equals summary.json's, and every plot plots.json lists is
+// inlined with its series in its legend.
+func TestReport(t *testing.T) {
+	dir := t.TempDir()
+	run(t, dir, 2)
+	b, err := os.ReadFile(filepath.Join(dir, ReportFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(b)
+	for _, bad := range []string{"http://", "https://", "<link", "src="} {
+		if strings.Contains(page, bad) && !strings.Contains(page, "http://www.w3.org/") {
+			t.Errorf("report.html refers to something outside: %q", bad)
+		}
+	}
+	var sum map[string]any
+	sb, _ := os.ReadFile(filepath.Join(dir, SummaryFile))
+	if err := json.Unmarshal(sb, &sum); err != nil {
+		t.Fatal(err)
+	}
+	keys := regexp.MustCompile(`data-key="([^"]+)">([^<]*)<`).FindAllStringSubmatch(page, -1)
+	if len(keys) < 30 {
+		t.Fatalf("%d keyed values in report.html", len(keys))
+	}
+	for _, k := range keys {
+		want, ok := SummaryValue(sum, k[1])
+		if !ok {
+			t.Errorf("%s: not in summary.json", k[1])
+			continue
+		}
+		if !SameValue(k[2], want) {
+			t.Errorf("%s: page %q, summary %v", k[1], k[2], want)
+		}
+	}
+	var index []PlotInfo
+	ib, _ := os.ReadFile(filepath.Join(dir, PlotsDir, PlotIndexFile))
+	if err := json.Unmarshal(ib, &index); err != nil || len(index) != 5 {
+		t.Fatalf("plots.json: %d plots, err %v", len(index), err)
+	}
+	for _, pi := range index {
+		i := strings.Index(page, `id="chart-`+strings.TrimSuffix(pi.File, ".svg")+`"`)
+		if i < 0 || !strings.Contains(page[i:], "<svg") {
+			t.Errorf("%s not inlined", pi.File)
+		}
+		_, texts := svgStats(t, filepath.Join(dir, PlotsDir, pi.File))
+		for _, s := range pi.Series {
+			if !slices.Contains(texts, s) {
+				t.Errorf("%s: series %q not in its legend %q", pi.File, s, texts)
+			}
+		}
+	}
+	if !strings.Contains(page, "moves held back by max_moves_per_source_host") {
+		t.Error("held-back count missing")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"text/tabwriter"
 
+	"hots/placement"
 	"hots/placement/kpi"
 )
 
@@ -36,8 +37,24 @@ type Summary struct {
 	Baseline kpi.Totals `json:"baseline"`
 	// Churn is what the moves cost: re-moves, moves back, moves off hosts
 	// that were not overloaded, moves onto hosts that overloaded soon after.
-	Churn   kpi.Churn       `json:"churn"`
-	Domains []DomainSummary `json:"domains,omitempty"` // only when there are several
+	Churn kpi.Churn `json:"churn"`
+	// HeldBack counts, per operator limit (placement.Limits), the moves
+	// the engine had decided that the limit refused.
+	HeldBack map[string]int `json:"held_back,omitempty"`
+	// DryRun: the moves were published marked dry_run and never applied,
+	// so Actual equals Baseline; Forecast says what they would have done.
+	DryRun bool `json:"dry_run,omitempty"`
+	// Forecast is the engine's own projection, summed over the loops: the
+	// overloaded (host, tick) cells of each loop's window with the
+	// placement before and after its moves.
+	Forecast Forecast        `json:"forecast"`
+	Domains  []DomainSummary `json:"domains,omitempty"` // only when there are several
+}
+
+// Forecast is the engine's projection of its moves over the windows.
+type Forecast struct {
+	WindowOverloadsBefore int `json:"window_overloads_before"`
+	WindowOverloadsAfter  int `json:"window_overloads_after"`
 }
 
 // DomainSummary is one domain's totals in a multi-domain run.
@@ -73,6 +90,17 @@ func (s *Summary) WriteTable(w io.Writer) error {
 	row("samples", fmt.Sprintf("%d (%d rejected)", s.Samples, s.Rejects))
 	row("loops", strconv.Itoa(s.Loops))
 	row("moves", fmt.Sprintf("%d (%d containers)", s.Moves, s.ContainersMoved))
+	if s.DryRun {
+		row("dry run", fmt.Sprintf("moves published marked dry_run, none applied: the figures are the baseline's; the engine forecast its moves would have cut the overloaded cells of their windows from %d to %d",
+			s.Forecast.WindowOverloadsBefore, s.Forecast.WindowOverloadsAfter))
+	} else {
+		row("forecast", fmt.Sprintf("overloaded cells of the loops' windows %d → %d (the engine's projection of its moves)", s.Forecast.WindowOverloadsBefore, s.Forecast.WindowOverloadsAfter))
+	}
+	for _, l := range placement.Limits {
+		if n := s.HeldBack[l]; n > 0 {
+			row("held back", fmt.Sprintf("%d moves held back by %s", n, l))
+		}
+	}
 	c := s.Churn
 	row("re-moves", fmt.Sprintf("%d (%d back to the host left)", c.ReMoves, c.MovesBack))
 	row("moves off calm hosts", fmt.Sprintf("%d (no overload in the %d ticks before)", c.MovesOffCalm, c.Window))
