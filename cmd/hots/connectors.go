@@ -11,6 +11,7 @@ import (
 	// connector is one package and one line here.
 	_ "hots/connectors/file"
 	_ "hots/connectors/kafka"
+	_ "hots/connectors/prometheus"
 )
 
 func init() {
