@@ -190,9 +190,15 @@ func ParseTime(s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
 	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		sec := int64(f)
-		return time.Unix(sec, int64((f-float64(sec))*1e9)).UTC(), nil
+	// Unix seconds, read as a decimal (a float would be off by
+	// nanoseconds, and ticks are exact multiples of the step).
+	whole, frac, _ := strings.Cut(s, ".")
+	if sec, err := strconv.ParseInt(whole, 10, 64); err == nil && len(frac) <= 9 && strings.Trim(frac, "0123456789") == "" {
+		ns, _ := strconv.ParseInt((frac + "000000000")[:9], 10, 64)
+		if strings.HasPrefix(whole, "-") {
+			ns = -ns
+		}
+		return time.Unix(sec, ns).UTC(), nil
 	}
 	return time.Time{}, fmt.Errorf("not a time: RFC 3339 (2024-01-31T00:00:00Z) or Unix seconds")
 }
