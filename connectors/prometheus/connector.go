@@ -234,8 +234,8 @@ func (c *Connector) Initial(ctx context.Context) (connectors.Initial, error) {
 		}
 		sort.Strings(missing)
 		for _, h := range missing {
-			errs = append(errs, fmt.Errorf("capacity_queries: no answer for host %q, which the usage query of %s names in the analysis period (ticks %d–%d); queries %q",
-				h, metrics[m], a, b, c.args.CapacityQueries))
+			errs = append(errs, fmt.Errorf("%s: no answer for host %q, which the usage query of %s names in the analysis period (ticks %d–%d): query %q",
+				queryKey("capacity_queries", metrics[m]), h, metrics[m], a, b, strings.TrimSpace(c.args.CapacityQueries[metrics[m]])))
 		}
 		if len(missing) > 0 {
 			break // the same hosts for every metric, usually: once is enough

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -219,10 +220,14 @@ func writeOpenMetrics(t testing.TB, tr csvTrace, metrics []string, step time.Dur
 				y, _ := strconv.ParseInt(b[col["timestamp"]], 10, 64)
 				return cmp.Compare(x, y)
 			})
-			labels := fmt.Sprintf(`machine_id=%q`, s.host)
+			var ls []string
 			if s.container != "" {
-				labels = fmt.Sprintf(`container_id=%q,`, s.container) + labels
+				ls = append(ls, fmt.Sprintf(`container_id=%q`, s.container))
 			}
+			if s.host != "" {
+				ls = append(ls, fmt.Sprintf(`machine_id=%q`, s.host))
+			}
+			labels := strings.Join(ls, ",")
 			for _, r := range rows {
 				fmt.Fprintf(bw, "trace_%s{%s} %s %s\n", m, labels, omValue(r[col[m]]), ts(r[col["timestamp"]]))
 			}
@@ -323,4 +328,22 @@ func ctxTimeout(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// writeTrace writes a trace folder (the file replay reads it, backfill too).
+func writeTrace(t testing.TB, tr csvTrace) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, rows := range map[string][][]string{"container_usage.csv": append([][]string{tr.header}, tr.rows...), "node_meta.csv": tr.meta} {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := csv.NewWriter(f)
+		if err := w.WriteAll(rows); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	return dir
 }
