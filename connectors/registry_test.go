@@ -9,6 +9,7 @@ import (
 	_ "hots/connectors/file"
 	_ "hots/connectors/http"
 	_ "hots/connectors/kafka"
+	_ "hots/connectors/prometheus"
 )
 
 func TestLookupNamesTheRegisteredConnectors(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	_ "hots/connectors/file"
 	_ "hots/connectors/http"
 	_ "hots/connectors/kafka"
+	_ "hots/connectors/prometheus"
 )
 
 func init() {
