@@ -98,6 +98,9 @@ type domainAcc struct {
 	// utilSum per host: summed utilisation (or load when the capacity is
 	// unknown) over both scenarios, to pick the hosts a plot names.
 	utilSum map[string]float64
+	// loops, moves and moved containers of this domain.
+	loops, moves int
+	moved        map[string]bool
 }
 
 // New creates the run directory and the CSV files.
@@ -174,6 +177,7 @@ func (w *Writer) domain(name string) *domainAcc {
 			baseline: kpi.New(w.opts.Metrics, w.capacity),
 			churn:    kpi.NewChurn(w.capacity),
 			utilSum:  map[string]float64{},
+			moved:    map[string]bool{},
 		}
 		w.domains[name] = d
 	}
@@ -219,8 +223,11 @@ func (w *Writer) Decided(rec pipeline.LoopRecord, moves []placement.Move) {
 	w.loops++
 	w.moves += len(moves)
 	d := w.domain(rec.Domain)
+	d.loops++
+	d.moves += len(moves)
 	for _, m := range moves {
 		w.moved[m.Domain+"\x00"+m.Container] = true
+		d.moved[m.Container] = true
 		d.churn.AddMove(m.Tick, m.Container, m.OldHost, m.NewHost)
 	}
 	if rec.Kind == "loop" && d.window == 0 {
@@ -345,7 +352,8 @@ func (w *Writer) summary(info RunInfo) *Summary {
 		ch := d.churn.Totals(d.window, d.horizon)
 		s.Churn = addChurn(s.Churn, ch)
 		if len(w.domains) > 1 {
-			s.Domains = append(s.Domains, DomainSummary{Domain: name, Actual: a, Baseline: b, Churn: ch})
+			s.Domains = append(s.Domains, DomainSummary{Domain: name, Loops: d.loops, Moves: d.moves, ContainersMoved: len(d.moved),
+				Actual: a, Baseline: b, Churn: ch})
 		}
 	}
 	s.Actual, s.Baseline = combine(w.opts.Metrics, act), combine(w.opts.Metrics, base)
