@@ -167,7 +167,7 @@ func run(ctx context.Context, cfg config.Config, dec *connectors.Decoded, log *s
 	if res == nil {
 		res = &pipeline.Result{}
 	}
-	info := rundir.RunInfo{Samples: res.Samples, Rejects: res.Rejected, Containers: res.Containers}
+	info := rundir.RunInfo{Samples: res.Samples, Rejects: res.Rejected, Containers: res.Containers, HostConflicts: res.HostConflicts}
 	stopped := ""
 	switch {
 	case ctx.Err() != nil:

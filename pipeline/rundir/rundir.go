@@ -281,6 +281,9 @@ type RunInfo struct {
 	// Stopped says why the run ended early: "time_limit", "signal", or ""
 	// for a run that consumed all its input.
 	Stopped string
+	// HostConflicts are the (host, domain) pairs where a domain named a
+	// host of another domain (pipeline.Result.HostConflicts).
+	HostConflicts int64
 }
 
 // Close flushes the CSVs and writes summary.json and the plots. It returns
@@ -337,6 +340,7 @@ func (w *Writer) summary(info RunInfo) *Summary {
 		LoopSecondsMax:  w.loopMax,
 		WallSeconds:     info.WallSeconds,
 		Stopped:         info.Stopped,
+		HostConflicts:   info.HostConflicts,
 	}
 	if s.Containers == 0 {
 		s.Containers = w.maxConts

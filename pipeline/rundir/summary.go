@@ -38,6 +38,9 @@ type Summary struct {
 	// that were not overloaded, moves onto hosts that overloaded soon after.
 	Churn   kpi.Churn       `json:"churn"`
 	Domains []DomainSummary `json:"domains,omitempty"` // only when there are several
+	// HostConflicts counts hosts named in a domain they do not belong to
+	// (once per host and domain; each is a warning in the log).
+	HostConflicts int64 `json:"host_conflicts,omitempty"`
 }
 
 // DomainSummary is one domain's totals in a multi-domain run; loops,
