@@ -326,3 +326,44 @@ func TestMoveIDsAreBytes(t *testing.T) {
 		t.Errorf("UTF-8 ids got a bytes twin: %s", b)
 	}
 }
+
+// node_meta's domain column (named by domain_field): each host's declared
+// domain and its line; an empty cell declares nothing; a later row naming
+// the host in another domain is set aside, naming both domains; without
+// domain_field the column is just another column.
+func TestReadNodeMetaDomains(t *testing.T) {
+	in := "machine_id,domain,cpu\na_1,a,6\nb_1,b,8\nx_1,,4\na_1,b,6\na_1,a,7\n"
+	f := UsageFields{Host: "machine_id", Domain: "domain", Metrics: []string{"cpu"}}
+	nm, err := ReadNodeMetaFields(strings.NewReader(in), "meta.csv", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]HostDomain{
+		"a_1": {Domain: "a", Where: Position{Source: "meta.csv", Line: 2}},
+		"b_1": {Domain: "b", Where: Position{Source: "meta.csv", Line: 3}},
+	}
+	if !reflect.DeepEqual(nm.Domains, want) {
+		t.Errorf("domains = %v, want %v", nm.Domains, want)
+	}
+	if len(nm.Hosts) != 3 || nm.Hosts[2].Name != "x_1" {
+		t.Errorf("hosts = %v, want a_1, b_1, x_1", nm.Hosts)
+	}
+	if len(nm.Duplicates) != 2 {
+		t.Fatalf("duplicates = %v, want lines 5 and 6", nm.Duplicates)
+	}
+	if got, want := nm.Duplicates[0].Error(), `meta.csv:5: field "domain": value "b": host "a_1" declared again in domain "b", first row (line 2) declared domain "a" and is kept`; !strings.HasPrefix(got, want) {
+		t.Errorf("conflict = %q, want prefix %q", got, want)
+	}
+	if got := nm.Duplicates[1].Reason; !strings.HasPrefix(got, "duplicate host, first row (line 2) kept") {
+		t.Errorf("same-domain duplicate = %q", got)
+	}
+	f.Domain = ""
+	nm, err = ReadNodeMetaFields(strings.NewReader(in), "meta.csv", f)
+	if err != nil || nm.Domains != nil {
+		t.Errorf("without domain_field: domains %v err %v, want none", nm.Domains, err)
+	}
+	f.Domain = "cluster" // no such column: every host undeclared
+	if nm, err = ReadNodeMetaFields(strings.NewReader(in), "meta.csv", f); err != nil || nm.Domains != nil {
+		t.Errorf("without the column: domains %v err %v, want none", nm.Domains, err)
+	}
+}

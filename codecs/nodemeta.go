@@ -19,12 +19,37 @@ type NodeMeta struct {
 	// wins (as upstream's LP and thesis code do; its re-assignment heuristic
 	// takes the last, spec 1.2), the others are reported here.
 	Duplicates []*RowError
+	// Domains is each host's declared domain (the domain column, see
+	// ReadNodeMetaFields) and the line that declares it. A host absent here
+	// has no declared domain: it joins the domain of the first sample that
+	// names it (handlers.Placer). Nil without a domain column.
+	Domains map[string]HostDomain
+}
+
+// HostDomain is a host's declared domain and where it was declared
+// (a node_meta line, a nodes topic offset). An empty Domain declares
+// nothing: the record only gives a capacity.
+type HostDomain struct {
+	Domain string
+	Where  Position
+}
+
+// ReadNodeMetaFields is ReadNodeMeta with the usage fields' names: host,
+// metrics, and the domain column, which is read when f.Domain
+// (connector.parameters.domain_field) is set and node_meta has that column.
+// An empty cell declares nothing for its host.
+func ReadNodeMetaFields(r io.Reader, source string, f UsageFields) (*NodeMeta, error) {
+	return readNodeMeta(r, source, f.Host, f.Domain, f.Metrics)
 }
 
 // ReadNodeMeta reads host_field plus one capacity column per metric.
 // A missing column, a bad capacity or a file without hosts is an error:
 // capacities are configuration, not data, so a run must not guess them.
 func ReadNodeMeta(r io.Reader, source, hostField string, metrics []string) (*NodeMeta, error) {
+	return readNodeMeta(r, source, hostField, "", metrics)
+}
+
+func readNodeMeta(r io.Reader, source, hostField, domainField string, metrics []string) (*NodeMeta, error) {
 	if hostField == "" {
 		hostField = "machine_id"
 	}
@@ -56,7 +81,14 @@ func ReadNodeMeta(r io.Reader, source, hostField string, metrics []string) (*Nod
 		}
 		cols = append(cols, i)
 	}
+	domainCol := -1
+	if i, ok := ix[domainField]; ok && domainField != "" {
+		domainCol = i
+	}
 	nm := &NodeMeta{}
+	if domainCol >= 0 {
+		nm.Domains = map[string]HostDomain{}
+	}
 	first := map[string]int64{}
 	for {
 		rec, err := cr.Read()
@@ -84,6 +116,14 @@ func ReadNodeMeta(r io.Reader, source, hostField string, metrics []string) (*Nod
 			return nil, &RowError{Position: pos, Field: hostField, Reason: "empty host id", Raw: strings.Join(rec, ",")}
 		}
 		if l, dup := first[name]; dup {
+			if domainCol >= 0 && rec[domainCol] != nm.Domains[name].Domain {
+				// The first row wins as for capacities; the reason names both
+				// domains so the conflict is not lost among duplicates.
+				nm.Duplicates = append(nm.Duplicates, &RowError{Position: pos, Field: domainField, Value: rec[domainCol],
+					Reason: fmt.Sprintf("host %q declared again in domain %q, first row (line %d) declared domain %q and is kept",
+						name, rec[domainCol], l, nm.Domains[name].Domain), Raw: strings.Join(rec, ",")})
+				continue
+			}
 			nm.Duplicates = append(nm.Duplicates, &RowError{Position: pos, Field: hostField, Value: name,
 				Reason: fmt.Sprintf("duplicate host, first row (line %d) kept", l), Raw: strings.Join(rec, ",")})
 			continue
@@ -100,6 +140,9 @@ func ReadNodeMeta(r io.Reader, source, hostField string, metrics []string) (*Nod
 		}
 		first[name] = int64(line)
 		nm.Hosts = append(nm.Hosts, h)
+		if domainCol >= 0 && rec[domainCol] != "" {
+			nm.Domains[name] = HostDomain{Domain: rec[domainCol], Where: pos}
+		}
 	}
 	if len(nm.Hosts) == 0 {
 		return nil, fmt.Errorf("%s: no host rows", source)

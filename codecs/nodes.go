@@ -10,7 +10,9 @@ import (
 
 // NodeCapacity is one record of the nodes topic (compacted, key = host):
 // a host's capacity per metric, by metric name so producers need not know
-// the consumer's metric order.
+// the consumer's metric order, and the domain the host belongs to (empty:
+// not declared, the host joins the domain of the first sample naming it;
+// see handlers.Placer for the rule when declarations disagree).
 type NodeCapacity struct {
 	Domain   string             `json:"domain,omitempty"`
 	Host     string             `json:"host"`

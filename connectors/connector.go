@@ -50,9 +50,14 @@ type Connector interface {
 	Close() error
 }
 
-// Initial is load_initial's answer.
+// Initial is load_initial's answer: hosts with their capacities, in
+// node_meta order, and the domain each host is declared in. A host belongs
+// to one domain: its engine is the only one that may move containers onto
+// it. A host absent from Domains joins the domain of the first sample that
+// names it (or, until then, the default domain's: see handlers.Placer).
 type Initial struct {
-	Hosts []placement.Host
+	Hosts   []placement.Host
+	Domains map[string]codecs.HostDomain // host -> declared domain (node_meta's domain column)
 }
 
 // Source is a subscriber and the topics to subscribe to.
@@ -98,9 +103,11 @@ type Starter interface {
 
 // Runtime is what a Starter may ask of the running pipeline.
 type Runtime interface {
-	// SetHost gives every engine, and every engine created later, a host's
-	// capacity (a host that joined or was resized).
-	SetHost(h placement.Host) error
+	// SetHost gives a host's capacity (a host that joined or was resized)
+	// to the engine of its domain, now or when it is created: d declares
+	// the domain (empty Domain: the host's domain is unchanged, or unknown
+	// until a sample names it) and says where (a nodes topic offset).
+	SetHost(h placement.Host, d codecs.HostDomain) error
 	// SetEnd reports a partition's high-water mark as fetched at `at`:
 	// the live rule needs it before an idle close (a stalled reader has
 	// not seen silence), and the lag metric is computed from it.

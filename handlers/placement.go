@@ -14,21 +14,35 @@ import (
 )
 
 // Placer is stage 3: one placement.Engine per domain, created on first
-// sight with the known hosts; each closed tick goes to its engine, and a
-// decision goes on to the publish stage.
+// sight with the domain's hosts; each closed tick goes to its engine, and a
+// decision goes on to the publish stage. Which hosts are a domain's is the
+// rule in placer_domains.go: a move never leaves its domain.
 type Placer struct {
 	Params placement.Params
-	// Hosts are node_meta's hosts, given to every new engine.
+	// Hosts are the hosts with a known capacity (node_meta's, in its
+	// order, then the nodes topic's).
 	Hosts []placement.Host
+	// Declared are the hosts' declared domains (node_meta's domain column).
+	Declared map[string]codecs.HostDomain
+	// DefaultDomain is the domain of samples naming none
+	// (placement.DefaultDomain if empty): it gets the undeclared hosts no
+	// sample named.
+	DefaultDomain string
+	// OnConflict, if set, gets each host named in a domain it does not
+	// belong to, once per host and domain.
+	OnConflict func(HostConflict)
 	// OnDecision, if set, gets each decision and the wall time of the
 	// engine call (measured here: the engine has no clock).
 	OnDecision func(d *placement.Decision, seconds float64)
 	// Now is the clock for that measurement (time.Now if nil).
 	Now func() time.Time
 
-	engines map[string]*placement.Engine
-	late    int64
-	loops   int64
+	engines    map[string]*placement.Engine
+	late       int64
+	loops      int64
+	owners     map[string]hostOwner // host -> its domain
+	conflicts  map[[2]string]bool   // (host, other domain) reported
+	nConflicts int64
 }
 
 // Engine returns the domain's engine, creating it.
@@ -36,7 +50,7 @@ func (p *Placer) Engine(domain string) (*placement.Engine, error) {
 	if e, ok := p.engines[domain]; ok {
 		return e, nil
 	}
-	e, err := placement.New(domain, p.Params, p.Hosts)
+	e, err := p.newEngine(domain)
 	if err != nil {
 		return nil, fmt.Errorf("domain %s: %w", domain, err)
 	}
@@ -65,6 +79,9 @@ func (p *Placer) CloseTick(b placement.TickBatch) (*placement.Decision, error) {
 	now := p.Now
 	if now == nil {
 		now = time.Now
+	}
+	if err := p.claim(e, b); err != nil {
+		return nil, fmt.Errorf("domain %s tick %d: %w", b.Domain, b.Tick, err)
 	}
 	start := now()
 	d, err := e.CloseTick(b)

@@ -171,7 +171,7 @@ func (w *Window) restore(name string, cp codecs.Checkpoint, ok bool) (*domainWin
 	d := newDomainWindow(name)
 	d.lastArrival = w.now()
 	if !ok {
-		e, err := placement.New(name, w.Placer.Params, w.Placer.Hosts)
+		e, err := w.Placer.NewEngine(name)
 		if err != nil {
 			return nil, err
 		}
@@ -186,11 +186,10 @@ func (w *Window) restore(name string, cp codecs.Checkpoint, ok bool) (*domainWin
 	if err != nil {
 		return nil, err
 	}
-	// Capacities learnt since the checkpoint (node_meta, a nodes topic) win.
-	for _, h := range w.Placer.Hosts {
-		if err := e.SetHost(h); err != nil {
-			return nil, err
-		}
+	// The engine's hosts stay its domain's; capacities learnt since the
+	// checkpoint (node_meta, a nodes topic) win.
+	if err := w.Placer.Adopt(name, e); err != nil {
+		return nil, err
 	}
 	w.Placer.SetEngine(name, e)
 	c := addCursor{dw: d, now: w.now()}

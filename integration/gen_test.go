@@ -12,15 +12,18 @@ import (
 // genTrace writes a multi-domain trace with a domain column: per domain,
 // containers with four daily phases, placed so that same-phase containers
 // share a host (they peak together: conflicts and overloads to relieve).
+// node_meta declares each host's domain (a move never leaves its domain),
+// and each domain has a spare empty host: a domain's own hosts are its
+// only targets, and those of the containers are all full at their peaks.
 func genTrace(t testing.TB, domains, perDomain, hostsPerDomain, ticks int) trace {
 	t.Helper()
 	dir := t.TempDir()
 	var usage, meta strings.Builder
 	usage.WriteString("timestamp,domain,container_id,machine_id,cpu,mem\n")
-	meta.WriteString("machine_id,cpu,mem\n")
+	meta.WriteString("machine_id,domain,cpu,mem\n")
 	for d := 0; d < domains; d++ {
-		for h := 0; h < hostsPerDomain; h++ {
-			fmt.Fprintf(&meta, "d%d-h%d,%d,%d\n", d, h, perDomain/hostsPerDomain*6/2+2, perDomain/hostsPerDomain*8)
+		for h := 0; h <= hostsPerDomain; h++ { // and one spare, empty
+			fmt.Fprintf(&meta, "d%d-h%d,d%d,%d,%d\n", d, h, d, perDomain/hostsPerDomain*6/2+2, perDomain/hostsPerDomain*8)
 		}
 	}
 	for tk := 0; tk < ticks; tk++ {

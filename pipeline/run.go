@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -54,9 +55,12 @@ type Result struct {
 	Loops      int64 // engine decisions
 	Moves      int64 // moves published
 	Relocated  int64 // samples re-attributed to a moved container's new host
-	Domains    int
-	Containers int
-	Hosts      int // distinct hosts in the samples (recorded and placed)
+	// HostConflicts are the (host, domain) pairs where a domain named a
+	// host of another domain (a warning each; see handlers.Placer).
+	HostConflicts int64
+	Domains       int
+	Containers    int
+	Hosts         int // distinct hosts in the samples (recorded and placed)
 	// Source are the connector's own counts (Counter), if it has them.
 	Source           connectors.Counts
 	TimeLimitReached bool
@@ -171,7 +175,11 @@ func Run(ctx context.Context, cfg config.Config, conn connectors.Connector, opts
 	poison := conn.Poison()
 	var moves atomic.Int64
 	rule := conn.Ticks()
-	placer := &handlers.Placer{Params: params, Hosts: init.Hosts}
+	placer := &handlers.Placer{Params: params, Hosts: slices.Clone(init.Hosts), Declared: init.Domains, DefaultDomain: fields.DefaultDomain,
+		OnConflict: func(c handlers.HostConflict) {
+			log.Warn("host named in a domain it does not belong to: "+c.String(),
+				"host", c.Host, "domain", c.Domain, "origin", c.Origin, "other_domain", c.Other, "where", c.Where)
+		}}
 	w := &handlers.Window{Fields: fields, Placer: placer, Log: log,
 		Rule: handlers.TickRule{Watermarks: rule.Watermarks, Lateness: rule.Lateness, IdleTimeout: rule.IdleTimeout,
 			MaxTickJump: rule.MaxTickJump},
@@ -287,7 +295,7 @@ func Run(ctx context.Context, cfg config.Config, conn connectors.Connector, opts
 	ws := w.Stats()
 	doms, conts, hosts := w.Seen()
 	res := &Result{Samples: ws.Samples, Rejected: rejected.Load(), Late: ws.Late + placer.Late(), Duplicates: ws.Duplicates,
-		Ticks: ws.Ticks, Loops: placer.Loops(), Moves: moves.Load(), Relocated: ws.Relocated,
+		Ticks: ws.Ticks, Loops: placer.Loops(), Moves: moves.Load(), Relocated: ws.Relocated, HostConflicts: placer.Conflicts(),
 		Domains: doms, Containers: conts, Hosts: hosts, TimeLimitReached: timeLimit, Elapsed: time.Since(start)}
 	if c, ok := conn.(connectors.Counter); ok {
 		res.Source = c.Counts()
@@ -316,9 +324,9 @@ type runtimeHooks struct {
 	svc    *Service
 }
 
-func (r runtimeHooks) SetHost(h placement.Host) error {
+func (r runtimeHooks) SetHost(h placement.Host, d codecs.HostDomain) error {
 	var err error
-	r.w.WithLock(func() { err = r.placer.SetHost(h) })
+	r.w.WithLock(func() { err = r.placer.SetHost(h, d) })
 	return err
 }
 

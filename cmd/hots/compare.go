@@ -152,6 +152,7 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 type compareTrace struct {
 	fields     codecs.UsageFields
 	hosts      []placement.Host
+	domainOf   map[string]string // host -> its domain (handlers.Placer's rule)
 	capacity   map[string][]float64
 	domains    []string
 	ticks      map[string][]placement.TickBatch // per domain, in tick order
@@ -169,12 +170,16 @@ func readCompareTrace(cfg config.Config, fa fileconn.Args) (*compareTrace, error
 	if err != nil {
 		return nil, err
 	}
-	meta, err := codecs.ReadNodeMeta(mf, metaPath, fields.Host, fields.Metrics)
+	meta, err := codecs.ReadNodeMetaFields(mf, metaPath, fields)
 	mf.Close()
 	if err != nil {
 		return nil, err
 	}
-	tr := &compareTrace{fields: fields, hosts: meta.Hosts, capacity: map[string][]float64{}, ticks: map[string][]placement.TickBatch{}}
+	tr := &compareTrace{fields: fields, hosts: meta.Hosts, capacity: map[string][]float64{}, ticks: map[string][]placement.TickBatch{},
+		domainOf: map[string]string{}}
+	for h, d := range meta.Domains {
+		tr.domainOf[h] = d.Domain
+	}
 	for _, h := range meta.Hosts {
 		tr.capacity[h.Name] = h.Capacity
 	}
@@ -221,6 +226,9 @@ func readCompareTrace(cfg config.Config, fa fileconn.Args) (*compareTrace, error
 			tr.domains = append(tr.domains, s.Domain)
 		}
 		byTick[s.Domain][s.Tick] = append(byTick[s.Domain][s.Tick], s)
+		if _, ok := tr.domainOf[s.Host]; !ok {
+			tr.domainOf[s.Host] = s.Domain // an undeclared host joins the first domain naming it
+		}
 		containers[s.Domain+"\x00"+s.Container] = true
 	}
 	slices.Sort(tr.domains)
@@ -238,6 +246,20 @@ func readCompareTrace(cfg config.Config, fa fileconn.Args) (*compareTrace, error
 	return tr, nil
 }
 
+// hostsOf is a domain's hosts, in node_meta order: declared in it, else
+// first named by its samples, else (for the default domain) undeclared
+// and named by no sample. A move never leaves its domain.
+func (tr *compareTrace) hostsOf(domain string) []placement.Host {
+	var out []placement.Host
+	for _, h := range tr.hosts {
+		d, ok := tr.domainOf[h.Name]
+		if d == domain || (!ok && domain == tr.fields.DefaultDomain) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
 // replayPolicy replays every domain of tr with p and folds the KPIs of the
 // counted ticks.
 func replayPolicy(p placement.Params, tr *compareTrace, from *int64) (*PolicyResult, []placement.Move, error) {
@@ -250,7 +272,7 @@ func replayPolicy(p placement.Params, tr *compareTrace, from *int64) (*PolicyRes
 	// totals are one cluster-wide view.
 	loads := map[int64]map[string][]float64{}
 	for _, d := range tr.domains {
-		rp, err := placement.NewReplayer(d, p, tr.hosts)
+		rp, err := placement.NewReplayer(d, p, tr.hostsOf(d))
 		if err != nil {
 			return nil, nil, err
 		}

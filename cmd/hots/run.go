@@ -170,7 +170,7 @@ func run(ctx context.Context, cfg config.Config, dec *connectors.Decoded, log *s
 	if err := conn.Close(); err != nil && rerr == nil {
 		rerr = err // the moves or rejects file did not reach the disk
 	}
-	info := rundir.RunInfo{Samples: res.Samples, Rejects: res.Rejected, Containers: res.Containers}
+	info := rundir.RunInfo{Samples: res.Samples, Rejects: res.Rejected, Containers: res.Containers, HostConflicts: res.HostConflicts}
 	stopped := ""
 	switch {
 	case ctx.Err() != nil:

@@ -229,3 +229,38 @@ func TestGenerateCommand(t *testing.T) {
 		t.Errorf("node_meta.csv: %d lines, want 3", n)
 	}
 }
+
+// generate --domains: N clusters in one trace, a domain column in both
+// files, distinct names per domain, and the config hint.
+func TestGenerateDomains(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	if err := dispatch(context.Background(), []string{"generate", "--out", dir, "--domains", "3", "--containers", "8", "--hosts", "2", "--ticks", "5"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "connector.parameters.domain_field: domain") {
+		t.Errorf("no config hint in %q", out.String())
+	}
+	usage, err := os.ReadFile(filepath.Join(dir, "container_usage.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, err := os.ReadFile(filepath.Join(dir, "node_meta.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ul, ml := strings.Split(strings.TrimSpace(string(usage)), "\n"), strings.Split(strings.TrimSpace(string(meta)), "\n")
+	if len(ul) != 1+3*8*5 || ul[0] != "timestamp,domain,container_id,machine_id,cpu,mem" || !strings.HasPrefix(ul[1], "0,d1,d1_c_1,d1_n_") {
+		t.Errorf("container_usage.csv: %d lines, header %q, first row %q", len(ul), ul[0], ul[1])
+	}
+	if len(ml) != 1+3*2 || ml[0] != "machine_id,domain,cpu,mem" || !strings.HasPrefix(ml[6], "d3_n_2,d3,") {
+		t.Errorf("node_meta.csv: %q", ml)
+	}
+	// Every row's host is a host of its own domain.
+	for _, l := range ul[1:] {
+		f := strings.Split(l, ",")
+		if !strings.HasPrefix(f[3], f[1]+"_") || !strings.HasPrefix(f[2], f[1]+"_") {
+			t.Fatalf("row %q: container or host outside its domain", l)
+		}
+	}
+}

@@ -199,7 +199,7 @@ func readNodeMeta(path string, f codecs.UsageFields) (*codecs.NodeMeta, error) {
 		return nil, fmt.Errorf("node meta file: %w", err)
 	}
 	defer fh.Close()
-	return codecs.ReadNodeMeta(fh, path, f.Host, f.Metrics)
+	return codecs.ReadNodeMetaFields(fh, path, f)
 }
 
 // Paths are the files the connector reads and writes.
@@ -207,9 +207,10 @@ func (c *Connector) Paths() (usage, nodeMeta, moves, rejects string) {
 	return c.usagePath, c.metaPath, c.moves.path, c.rejects.path
 }
 
-// Initial implements connectors.Connector: node_meta's hosts.
+// Initial implements connectors.Connector: node_meta's hosts and their
+// declared domains.
 func (c *Connector) Initial(context.Context) (connectors.Initial, error) {
-	return connectors.Initial{Hosts: c.meta.Hosts}, nil
+	return connectors.Initial{Hosts: c.meta.Hosts, Domains: c.meta.Domains}, nil
 }
 
 // Source implements connectors.Connector.

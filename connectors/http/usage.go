@@ -152,7 +152,8 @@ func (c *Connector) serveNodes(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusRequestEntityTooLarge, "a node record is small: "+err.Error())
 		return
 	}
-	_, h, err := codecs.DecodeNode(body, codecs.Position{Source: "http:" + c.args.NodesPath}, c.env.Fields.Metrics)
+	pos := codecs.Position{Source: "http:" + c.args.NodesPath}
+	nc, h, err := codecs.DecodeNode(body, pos, c.env.Fields.Metrics)
 	if err != nil {
 		httpError(w, http.StatusBadRequest, err.Error())
 		return
@@ -162,7 +163,7 @@ func (c *Connector) serveNodes(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusServiceUnavailable, "the pipeline is not running yet")
 		return
 	}
-	if err := rt.SetHost(h); err != nil {
+	if err := rt.SetHost(h, codecs.HostDomain{Domain: nc.Domain, Where: pos}); err != nil {
 		httpError(w, http.StatusUnprocessableEntity, err.Error())
 		return
 	}

@@ -237,12 +237,12 @@ func (c *Connector) Initial(ctx context.Context) (connectors.Initial, error) {
 		if err != nil {
 			return init, fmt.Errorf("node meta file: %w", err)
 		}
-		meta, err := codecs.ReadNodeMeta(f, c.metaPath, c.env.Fields.Host, c.env.Fields.Metrics)
+		meta, err := codecs.ReadNodeMetaFields(f, c.metaPath, c.env.Fields)
 		f.Close()
 		if err != nil {
 			return init, err
 		}
-		init.Hosts = meta.Hosts
+		init.Hosts, init.Domains = meta.Hosts, meta.Domains
 	}
 	o := c.opts
 	c.log.Info("live mode: connecting", "brokers", o.Brokers, "usage_topics", o.UsageTopics, "group", o.Group)

@@ -124,7 +124,8 @@ func watchEnds(ctx context.Context, client sarama.Client, topics []string, rt co
 }
 
 // followNodes reads the compacted nodes topic from the oldest record and
-// follows it: each record (host -> capacities) updates every engine.
+// follows it: each record (host -> domain, capacities) updates the engine
+// of the host's domain.
 func followNodes(ctx context.Context, client sarama.Client, topic string, metrics []string, rt connectors.Runtime, log *slog.Logger) {
 	parts, err := client.Partitions(topic)
 	if err != nil {
@@ -156,12 +157,13 @@ func followNodes(ctx context.Context, client sarama.Client, topic string, metric
 					if km == nil || km.Value == nil {
 						continue // a tombstone: the capacity stays as last known
 					}
-					_, h, err := codecs.DecodeNode(km.Value, codecs.Position{Source: topic, Partition: km.Partition, Offset: km.Offset}, metrics)
+					pos := codecs.Position{Source: topic, Partition: km.Partition, Offset: km.Offset}
+					nc, h, err := codecs.DecodeNode(km.Value, pos, metrics)
 					if err != nil {
 						log.Warn("nodes topic: bad record skipped", "err", err)
 						continue
 					}
-					if err := rt.SetHost(h); err != nil {
+					if err := rt.SetHost(h, codecs.HostDomain{Domain: nc.Domain, Where: pos}); err != nil {
 						log.Warn("nodes topic: capacity not applied", "host", h.Name, "err", err)
 					}
 				}

@@ -114,6 +114,9 @@ type domainAcc struct {
 	// utilSum per host: summed utilisation (or load when the capacity is
 	// unknown) over both scenarios, to pick the hosts a plot names.
 	utilSum map[string]float64
+	// loops, moves and moved containers of this domain.
+	loops, moves int
+	moved        map[string]bool
 }
 
 // New creates the run directory and the CSV files.
@@ -191,6 +194,7 @@ func (w *Writer) domain(name string) *domainAcc {
 			baseline: kpi.New(w.opts.Metrics, w.capacity),
 			churn:    kpi.NewChurn(w.capacity),
 			utilSum:  map[string]float64{},
+			moved:    map[string]bool{},
 		}
 		w.domains[name] = d
 	}
@@ -243,9 +247,12 @@ func (w *Writer) Decided(rec pipeline.LoopRecord, moves []placement.Move) {
 	w.forecast.WindowOverloadsBefore += r.WindowOverloadsBefore
 	w.forecast.WindowOverloadsAfter += r.WindowOverloadsAfter
 	w.allMoves = append(w.allMoves, moves...)
+	d.loops++
+	d.moves += len(moves)
 	for _, m := range moves {
 		w.dryRun = w.dryRun || m.DryRun
 		w.moved[m.Domain+"\x00"+m.Container] = true
+		d.moved[m.Container] = true
 		d.churn.AddMove(m.Tick, m.Container, m.OldHost, m.NewHost)
 	}
 	if rec.Kind == "loop" && d.window == 0 {
@@ -301,6 +308,9 @@ type RunInfo struct {
 	// Stopped says why the run ended early: "time_limit", "signal", or ""
 	// for a run that consumed all its input.
 	Stopped string
+	// HostConflicts are the (host, domain) pairs where a domain named a
+	// host of another domain (pipeline.Result.HostConflicts).
+	HostConflicts int64
 }
 
 // Close flushes the CSVs and writes summary.json and the plots. It returns
@@ -362,6 +372,7 @@ func (w *Writer) summary(info RunInfo) *Summary {
 		Stopped:         info.Stopped,
 		DryRun:          w.dryRun,
 		Forecast:        w.forecast,
+		HostConflicts:   info.HostConflicts,
 	}
 	if len(w.heldBack) > 0 {
 		s.HeldBack = maps.Clone(w.heldBack)
@@ -380,7 +391,8 @@ func (w *Writer) summary(info RunInfo) *Summary {
 		ch := d.churn.Totals(d.window, d.horizon)
 		s.Churn = addChurn(s.Churn, ch)
 		if len(w.domains) > 1 {
-			s.Domains = append(s.Domains, DomainSummary{Domain: name, Actual: a, Baseline: b, Churn: ch})
+			s.Domains = append(s.Domains, DomainSummary{Domain: name, Loops: d.loops, Moves: d.moves, ContainersMoved: len(d.moved),
+				Actual: a, Baseline: b, Churn: ch})
 		}
 	}
 	s.Actual, s.Baseline = combine(w.opts.Metrics, act), combine(w.opts.Metrics, base)

@@ -49,6 +49,9 @@ type Summary struct {
 	// placement before and after its moves.
 	Forecast Forecast        `json:"forecast"`
 	Domains  []DomainSummary `json:"domains,omitempty"` // only when there are several
+	// HostConflicts counts hosts named in a domain they do not belong to
+	// (once per host and domain; each is a warning in the log).
+	HostConflicts int64 `json:"host_conflicts,omitempty"`
 }
 
 // Forecast is the engine's projection of its moves over the windows.
@@ -57,12 +60,17 @@ type Forecast struct {
 	WindowOverloadsAfter  int `json:"window_overloads_after"`
 }
 
-// DomainSummary is one domain's totals in a multi-domain run.
+// DomainSummary is one domain's totals in a multi-domain run; loops,
+// moves and containers moved add up to the run's, and so do the counts in
+// Actual and Baseline (overloaded cells, excess).
 type DomainSummary struct {
-	Domain   string     `json:"domain"`
-	Actual   kpi.Totals `json:"actual"`
-	Baseline kpi.Totals `json:"baseline"`
-	Churn    kpi.Churn  `json:"churn"`
+	Domain          string     `json:"domain"`
+	Loops           int        `json:"loops"`
+	Moves           int        `json:"moves"`
+	ContainersMoved int        `json:"containers_moved"`
+	Actual          kpi.Totals `json:"actual"`
+	Baseline        kpi.Totals `json:"baseline"`
+	Churn           kpi.Churn  `json:"churn"`
 }
 
 // ReadSummary reads <dir>/summary.json.
@@ -134,6 +142,16 @@ func (s *Summary) WriteTable(w io.Writer) error {
 	row("time", t)
 	if s.ConfigDigest != "" {
 		row("config", s.ConfigDigest)
+	}
+	if err := tw.Flush(); err != nil || len(s.Domains) < 2 {
+		return err
+	}
+	// Its own columns: the domains' rows must not widen the table above.
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "domain\tloops\tmoves (containers)\toverloaded cells (any): no moves\twith moves\n")
+	for _, d := range s.Domains {
+		fmt.Fprintf(tw, "%s\t%d\t%d (%d)\t%d\t→ %d\n", d.Domain, d.Loops, d.Moves, d.ContainersMoved,
+			d.Baseline.OverloadedCellsAny, d.Actual.OverloadedCellsAny)
 	}
 	return tw.Flush()
 }

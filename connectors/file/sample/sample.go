@@ -27,7 +27,16 @@ type Params struct {
 	Shuffle    float64 // fraction of containers placed off their group's hosts
 	Util       float64 // mean utilisation the capacities are sized for
 	Noise      float64 // relative noise
+	// Domains > 1 writes that many independent clusters into one trace,
+	// each of Containers containers on Hosts hosts (seed Seed+i for the
+	// i-th), with a domain column in both CSVs and distinct names per
+	// domain: domain "d1" has hosts d1_n_1… and containers d1_c_1….
+	Domains int
 }
+
+// DomainField is the column the domains are written in (set
+// connector.parameters.domain_field to it).
+const DomainField = "domain"
 
 // Defaults of the bundled sample.
 const (
@@ -73,11 +82,17 @@ type Trace struct {
 	Host       []int         // container → initial host index
 	Usage      [][][]float64 // [tick][container][metric]
 	Capacity   [][]float64   // [host][metric]
+	// HostDomain and ContainerDomain are each host's and container's
+	// domain with Params.Domains > 1, nil otherwise.
+	HostDomain, ContainerDomain []string
 }
 
 // Generate builds the trace; the same Params give the same trace.
 func Generate(p Params) (*Trace, error) {
 	p.defaults()
+	if p.Domains > 1 {
+		return generateDomains(p)
+	}
 	if p.Hosts > p.Containers {
 		return nil, fmt.Errorf("sample: %d hosts for %d containers: want at most one host per container", p.Hosts, p.Containers)
 	}
@@ -142,6 +157,36 @@ func Generate(p Params) (*Trace, error) {
 	return t, nil
 }
 
+// generateDomains is Params.Domains clusters side by side.
+func generateDomains(p Params) (*Trace, error) {
+	all := &Trace{Params: p, Usage: make([][][]float64, p.Ticks)}
+	for d := range p.Domains {
+		q := p
+		q.Domains, q.Seed = 0, p.Seed+uint64(d)
+		t, err := Generate(q)
+		if err != nil {
+			return nil, err
+		}
+		name := fmt.Sprintf("d%d", d+1)
+		for _, c := range t.Containers {
+			all.Containers = append(all.Containers, name+"_"+c)
+			all.ContainerDomain = append(all.ContainerDomain, name)
+		}
+		for _, h := range t.Host {
+			all.Host = append(all.Host, len(all.Hosts)+h)
+		}
+		for i, h := range t.Hosts {
+			all.Hosts = append(all.Hosts, name+"_"+h)
+			all.HostDomain = append(all.HostDomain, name)
+			all.Capacity = append(all.Capacity, t.Capacity[i])
+		}
+		for tick := range all.Usage {
+			all.Usage[tick] = append(all.Usage[tick], t.Usage[tick]...)
+		}
+	}
+	return all, nil
+}
+
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
 
 // Write stores the trace as container_usage.csv and node_meta.csv (upstream
@@ -151,15 +196,28 @@ func (t *Trace) Write(dir string) error {
 		return err
 	}
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	dom := len(t.HostDomain) > 0
 	usage := [][]string{append([]string{"timestamp", "container_id", "machine_id"}, Metrics...)}
+	meta := [][]string{append([]string{"machine_id"}, Metrics...)}
+	if dom {
+		usage[0] = append([]string{"timestamp", DomainField}, usage[0][1:]...)
+		meta[0] = append([]string{"machine_id", DomainField}, Metrics...)
+	}
 	for tick, row := range t.Usage {
 		for i, v := range row {
-			usage = append(usage, []string{strconv.Itoa(tick), t.Containers[i], t.Hosts[t.Host[i]], f(v[0]), f(v[1])})
+			r := []string{strconv.Itoa(tick), t.Containers[i], t.Hosts[t.Host[i]], f(v[0]), f(v[1])}
+			if dom {
+				r = append([]string{r[0], t.ContainerDomain[i]}, r[1:]...)
+			}
+			usage = append(usage, r)
 		}
 	}
-	meta := [][]string{append([]string{"machine_id"}, Metrics...)}
 	for h, c := range t.Capacity {
-		meta = append(meta, []string{t.Hosts[h], f(c[0]), f(c[1])})
+		r := []string{t.Hosts[h], f(c[0]), f(c[1])}
+		if dom {
+			r = []string{t.Hosts[h], t.HostDomain[h], f(c[0]), f(c[1])}
+		}
+		meta = append(meta, r)
 	}
 	for name, rows := range map[string][][]string{"container_usage.csv": usage, "node_meta.csv": meta} {
 		if err := writeCSV(filepath.Join(dir, name), rows); err != nil {
