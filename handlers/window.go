@@ -473,6 +473,9 @@ func (w *Window) closeUpTo(dw *domainWindow, upTo int64) error {
 		// A watermark covers every domain, also those without samples at it.
 		dw.closed, dw.hasClosed = upTo, true
 	}
+	if len(ticks) > 0 {
+		dw.dirty = true // a close changes the state even when no sample came
+	}
 	if w.Store != nil && len(ticks) > 0 && w.now().Sub(dw.checkpointed) >= w.Store.CheckpointEvery() {
 		return w.checkpoint(dw)
 	}

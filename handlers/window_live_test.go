@@ -18,8 +18,10 @@ import (
 // memStore is a LiveStore + LiveLister in memory (the goka tables in the
 // service), shared by the instances of a test.
 type memStore struct {
-	mu sync.Mutex
-	m  map[string]codecs.Checkpoint
+	mu    sync.Mutex
+	m     map[string]codecs.Checkpoint
+	every time.Duration
+	saves int
 }
 
 func (s *memStore) Load(d string) (codecs.Checkpoint, bool, error) {
@@ -44,10 +46,11 @@ func (s *memStore) Save(_ context.Context, d string, c codecs.Checkpoint) error 
 	}
 	c.Offsets = off
 	s.m[d] = c
+	s.saves++
 	return nil
 }
 
-func (s *memStore) CheckpointEvery() time.Duration { return 0 }
+func (s *memStore) CheckpointEvery() time.Duration { return s.every }
 
 func (s *memStore) Domains() ([]string, error) {
 	s.mu.Lock()
@@ -254,5 +257,41 @@ func TestLiveWindowIdleCloseWaitsForUnreadRecords(t *testing.T) {
 	r.w.Tick()
 	if !slices.Equal(r.closed, []string{"d@0", "d@1", "d@2"}) {
 		t.Fatalf("closed %v, want tick 2 closed once read to the end", r.closed)
+	}
+}
+
+// With a checkpoint interval, closes in between are not saved at once,
+// but a domain whose last tick closed (by idleness, with no sample after
+// it) is saved by the periodic Tick once the interval has passed: the
+// table never stays behind what was published.
+func TestLiveWindowSavesWithinTheInterval(t *testing.T) {
+	log := usageLog(4) // ticks 0..3
+	store := &memStore{m: map[string]codecs.Checkpoint{}, every: 10 * time.Second}
+	r := newLiveRig(t, store, log)
+	start := time.Unix(1000, 0)
+	now := start
+	r.w.Now = func() time.Time { return now }
+	r.w.Rule.IdleTimeout = 15 * time.Second
+	for i := range log {
+		r.handle(t, log, i) // ticks 0..2 close as the next tick's first sample arrives
+	}
+	if store.saves != 1 || store.m["d"].LastClosedTick != 0 {
+		t.Fatalf("%d saves, table at tick %d: want the first close saved, the others within the interval not", store.saves, store.m["d"].LastClosedTick)
+	}
+	step := func(at time.Duration, saves int, tick int64) {
+		t.Helper()
+		now = start.Add(at)
+		if err := r.w.Tick(); err != nil {
+			t.Fatal(err)
+		}
+		if store.saves != saves || store.m["d"].LastClosedTick != tick {
+			t.Fatalf("at %v: %d saves, table at tick %d; want %d and %d (closed %v)", at, store.saves, store.m["d"].LastClosedTick, saves, tick, r.closed)
+		}
+	}
+	step(11*time.Second, 2, 2) // the interval passed: what is held is saved
+	step(16*time.Second, 2, 2) // idle: tick 3 closes, 5 s after the save
+	step(27*time.Second, 3, 3) // nothing new arrived, and tick 3 is saved
+	if !slices.Equal(r.closed, []string{"d@0", "d@1", "d@2", "d@3"}) {
+		t.Errorf("closed %v", r.closed)
 	}
 }

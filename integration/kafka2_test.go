@@ -167,6 +167,7 @@ func TestKafkaBrokerLateAndRestart(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cfg := writeConfig(t, dir, tr, addr, "", "")
 	want := fileReplay(t, cfg, tr)
+	t.Setenv("HOTS_SERVICE__STALL_AFTER", "2s")
 	svc := startService(t, cfg, "svc", false)
 	time.Sleep(3 * time.Second)
 	if svc.get("/healthz") != "ok\n" || svc.get("/readyz") != "" {
@@ -180,9 +181,12 @@ func TestKafkaBrokerLateAndRestart(t *testing.T) {
 	waitFor(t, 30*time.Second, "first moves", func() bool { return svc.metric("hots_moves_total") > 0 })
 	<-done
 	b.Close()
-	time.Sleep(2 * time.Second)
+	// Readiness tells the truth: with the broker away no partition end can
+	// be fetched, and after service.stall_after /readyz fails.
+	waitFor(t, 30*time.Second, "readyz failing while the broker is away", func() bool { return svc.get("/readyz") == "" })
 	b = startBroker(t, port, data)
 	defer b.Close()
+	waitFor(t, 60*time.Second, "ready again once the broker is back", func() bool { return svc.get("/readyz") == "ready\n" })
 	waitAllClosed(t, addr, traceTicks(t, tr), 120*time.Second)
 	n := waitSameMoves(t, addr, want, 30*time.Second)
 	t.Logf("after a broker restart: %d moves (%d records) equal the file replay", len(want), n)

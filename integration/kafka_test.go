@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -82,11 +83,16 @@ func TestKafkaPoison(t *testing.T) {
 	cfg := writeConfig(t, t.TempDir(), tr, addr, "", "")
 	want := fileReplay(t, cfg, tr)
 	svc := startService(t, cfg, "svc", true)
+	// The last one is just under the client's 1,000,000-byte limit: with
+	// the reason headers added it would not fit any more, so the poison
+	// record carries a 64 KiB excerpt (and the partition goes on).
+	huge := `{"timestamp": 0, "container_id": "c_1", "machine_id": "n_1", "junk": "` + strings.Repeat("x", 999_000) + `"}`
 	bad := []struct{ value, reason string }{
 		{`{"timestamp": 0, "container_id": "c_1",`, "not a JSON object"},
 		{`{"timestamp": 0, "machine_id": "n_1", "cpu": 1}`, "missing field"},
 		{`{"timestamp": 0, "container_id": "c_1", "machine_id": "n_1", "gpu": 1}`, "missing metric"},
 		{`{"timestamp": 0, "container_id": "c_1", "machine_id": "n_1", "cpu": -1}`, ""},
+		{huge, "missing metric"},
 	}
 	var msgs []kv
 	for _, m := range bad {
@@ -94,17 +100,30 @@ func TestKafkaPoison(t *testing.T) {
 	}
 	sendRaw(t, addr, "hots.usage", msgs)
 	produce(t, cfg, tr, addr, 0) // same key: same partition, after the bad ones
+	// A tick far ahead of the domain's clock (its last tick is 11) must
+	// not move the clock: poisoned, and every tick still closes.
+	far := `{"timestamp": 1000000, "container_id": "c_1", "machine_id": "n_1", "cpu": 1}`
+	sendRaw(t, addr, "hots.usage", []kv{{"default", far}})
 	waitSameMoves(t, addr, want, 60*time.Second)
+	waitAllClosed(t, addr, traceTicks(t, tr), 60*time.Second)
 	var poison []poisoned
-	waitFor(t, 30*time.Second, "4 poisoned records", func() bool {
+	waitFor(t, 30*time.Second, "6 poisoned records", func() bool {
 		poison = readPoison(t, addr)
-		return len(poison) >= len(bad)
+		return len(poison) >= len(bad)+1
 	})
-	if len(poison) != len(bad) {
-		t.Fatalf("%d poisoned records, want %d", len(poison), len(bad))
+	if len(poison) != len(bad)+1 {
+		t.Fatalf("%d poisoned records, want %d", len(poison), len(bad)+1)
 	}
+	if p := poison[len(bad)]; p.value != far || !contains(p.reason, "ticks ahead of the domain's clock (tick 11)") {
+		t.Errorf("far-future record poisoned as %q with %q", p.value, p.reason)
+	}
+	poison = poison[:len(bad)]
 	for i, p := range poison {
-		if p.value != bad[i].value {
+		if i == len(bad)-1 {
+			if len(p.value) != 64<<10 || !strings.HasPrefix(bad[i].value, p.value) {
+				t.Errorf("the huge record's poison copy is %d bytes, want its first 64 KiB", len(p.value))
+			}
+		} else if p.value != bad[i].value {
 			t.Errorf("poison %d: value %q, want %q", i, p.value, bad[i].value)
 		}
 		if p.reason == "" || !contains(p.reason, bad[i].reason) {
@@ -114,8 +133,8 @@ func TestKafkaPoison(t *testing.T) {
 			t.Errorf("poison %d: provenance %s[%s]@%s, want hots.usage[*]@%d", i, p.topic, p.partition, p.offset, i)
 		}
 	}
-	if got := svc.metric("hots_poison_total"); got != float64(len(bad)) {
-		t.Errorf("poison_total = %v, want %d", got, len(bad))
+	if got := svc.metric("hots_poison_total"); got != float64(len(bad)+1) {
+		t.Errorf("poison_total = %v, want %d", got, len(bad)+1)
 	}
 	t.Logf("poison reasons: %q", []string{poison[0].reason, poison[1].reason, poison[2].reason, poison[3].reason})
 }
