@@ -140,6 +140,33 @@ func (w *Window) handleLive(msg *message.Message) error {
 	return nil
 }
 
+// CheckTicks is implausible for a decoded record, before it reaches the
+// window: the decode stage calls it so that the poison sink gets the
+// record as its producer wrote it, not the stage's binary form. The
+// window checks again when it folds (the clock may have moved meanwhile).
+func (w *Window) CheckTicks(samplesPayload []byte) error {
+	if w.Rule.Watermarks {
+		return nil
+	}
+	var sr codecs.SampleReader
+	if err := sr.Reset(samplesPayload); err != nil {
+		return nil // malformed: the window refuses it with the reason
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var s placement.Sample
+	for sr.Next(&s) {
+		d := w.domains[s.Domain]
+		if d == nil {
+			d = &domainWindow{name: s.Domain} // a new domain has no clock, only the sign rule
+		}
+		if err := w.implausible(d, []placement.Sample{s}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // implausible refuses a record that would move a domain's clock by
 // nonsense: a negative tick, or one more than MaxTickJump ahead of the
 // newest tick the domain accepted. The record is poisoned whole, before

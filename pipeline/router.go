@@ -13,6 +13,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
+	"hots/codecs"
 	"hots/connectors"
 	"hots/handlers"
 )
@@ -109,6 +110,13 @@ var errRouterClosing = errors.New("pipeline closing: the closed tick did not rea
 func decode(d *handlers.Decoder, w *handlers.Window) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
 		out, err := d.Handle(msg)
+		for _, o := range out {
+			if err == nil && o.Metadata.Get(codecs.MetaKind) == codecs.KindSamples {
+				if cerr := w.CheckTicks(o.Payload); cerr != nil {
+					out, err = nil, handlers.Permanent(cerr)
+				}
+			}
+		}
 		if err != nil || len(out) == 0 {
 			if src, part, off := handlers.Position(msg); off >= 0 {
 				w.Consumed(src, part, off)
