@@ -52,6 +52,7 @@ func cmdProduce(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	rate := fs.Float64("rate", 0, "samples per second (0 = as fast as possible)")
 	domain := fs.String("domain", "", "domain (message key) of rows that name none (default: connector.parameters.domain)")
 	batch := fs.Int("batch", 1, "samples per message: 1 = one JSON record per sample; more = upstream's {\"containers\": [...]} batches of one domain and tick")
+	nodes := fs.Bool("nodes", true, "first publish the trace's node_meta.csv to the nodes topic (key host), so the service knows the capacities")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -105,6 +106,15 @@ func cmdProduce(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer prod.Close()
+	if *nodes {
+		n, err := produceNodes(prod, filepath.Join(*data, "node_meta.csv"), opts.NodesTopic, fields)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			fmt.Fprintf(stdout, "produced %d host capacities to %s\n", n, opts.NodesTopic)
+		}
+	}
 	start := time.Now()
 	domains := map[string]int{}
 	const chunk = 500
@@ -255,4 +265,34 @@ func newProducer(ctx context.Context, brokers []string) (sarama.SyncProducer, er
 			return nil, fmt.Errorf("no broker reachable at %v: %w", brokers, err)
 		}
 	}
+}
+
+// produceNodes publishes a node_meta.csv to the compacted nodes topic, one
+// record per host keyed by host (with its domain when the file names one).
+// A trace without node_meta.csv publishes nothing.
+func produceNodes(prod sarama.SyncProducer, path, topic string, f codecs.UsageFields) (int, error) {
+	fh, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer fh.Close()
+	nm, err := codecs.ReadNodeMetaFields(fh, path, f)
+	if err != nil {
+		return 0, err
+	}
+	msgs := make([]*sarama.ProducerMessage, 0, len(nm.Hosts))
+	for _, h := range nm.Hosts {
+		b, err := codecs.EncodeNode(nm.Domains[h.Name].Domain, h, f.Metrics)
+		if err != nil {
+			return 0, err
+		}
+		msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(h.Name), Value: sarama.ByteEncoder(b)})
+	}
+	if err := prod.SendMessages(msgs); err != nil {
+		return 0, fmt.Errorf("produce nodes: %w", err)
+	}
+	return len(msgs), nil
 }
