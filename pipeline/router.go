@@ -84,7 +84,7 @@ func build(c routerConfig) (*router, error) {
 		// the ack: the tick's moves may not be through. Say so, or the
 		// window would count the tick closed (and checkpoint it).
 		if err == nil && p.closing.Load() {
-			err = errRouterClosing
+			err = handlers.Permanent(errRouterClosing) // retrying cannot help: the run stops
 		}
 		return err
 	}

@@ -50,7 +50,8 @@ type Harness struct {
 	// timeout) or by a watermark the feed sends, if it has them.
 	Open func(t *testing.T, trace string, env connectors.Env) (conn connectors.Connector, feed Feed)
 	// Published reads back the moves the connector's sink received, in
-	// order (from its file, topic or endpoint).
+	// order (from its file, topic or endpoint). The suite has closed the
+	// connector by then.
 	Published func(t *testing.T, conn connectors.Connector) []placement.Move
 	// Poisoned counts the records its poison sink received.
 	Poisoned func(t *testing.T, conn connectors.Connector) int
@@ -226,6 +227,11 @@ func runToEnd(t *testing.T, h Harness, cfg config.Config, trace string, ticks in
 	}
 	if r.err != nil {
 		t.Fatalf("run: %v", r.err)
+	}
+	// The run leaves the connector to its opener: closing it flushes what
+	// its sinks hold (files), before the harness reads them back.
+	if err := conn.Close(); err != nil {
+		t.Fatalf("Close after the run: %v", err)
 	}
 	for _, tl := range rec.Ticks {
 		r.ticks = append(r.ticks, tl.Tick)

@@ -156,6 +156,9 @@ func fileReplay(t testing.TB, cfg config.Config, trace string) ([]placement.Move
 	if _, err := pipeline.Run(context.Background(), cfg, conn, pipeline.Options{Observer: rec}); err != nil {
 		t.Fatal(err)
 	}
+	if err := conn.Close(); err != nil { // the run leaves its connector to the caller
+		t.Fatal(err)
+	}
 	return readMoves(t, out), rec
 }
 
@@ -168,6 +171,9 @@ func historyRun(t testing.TB, cfg config.Config, url string, last int64, extra m
 	res, err := pipeline.Run(ctxTimeout(t, 5*time.Minute), cfg, conn, pipeline.Options{Observer: rec})
 	if err != nil {
 		t.Fatalf("prometheus replay: %v", err)
+	}
+	if err := conn.Close(); err != nil { // flushes the moves and rejects files
+		t.Fatal(err)
 	}
 	m, _ := paths(conn)
 	return readMoves(t, m), res, rec, conn
