@@ -98,25 +98,7 @@ var errTimeLimit = errors.New("time limit reached")
 // so a source message is acked only once every stage is done with it:
 // that is what makes a tick's moves apply from the next tick on.
 func Run(ctx context.Context, cfg config.Config, conn connectors.Connector, opts Options) (*Result, error) {
-	start := time.Now()
-	obs := opts.Observer
-	if obs == nil {
-		obs = NopObserver{}
-	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	retries := opts.Retries
-	if retries <= 0 {
-		retries = 2
-	}
-	svc := opts.Service
-	fields := UsageFields(cfg)
-	params := EngineParams(cfg)
-	params.Metrics = fields.Metrics
-	_, finite := conn.(connectors.Finite)
-
+	s := newSession(cfg, conn, opts)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if cfg.TimeLimit > 0 {
@@ -124,6 +106,7 @@ func Run(ctx context.Context, cfg config.Config, conn connectors.Connector, opts
 		ctx, stop = context.WithTimeoutCause(ctx, time.Duration(cfg.TimeLimit*float64(time.Second)), errTimeLimit)
 		defer stop()
 	}
+	s.ctx, s.cancel = ctx, cancel
 	// hard outlives ctx by the shutdown budget: the last checkpoint and the
 	// last publish still need the connector after a signal.
 	hard, hardCancel := context.WithCancel(context.Background())
@@ -133,96 +116,27 @@ func Run(ctx context.Context, cfg config.Config, conn connectors.Connector, opts
 
 	init, err := conn.Initial(ctx)
 	if err != nil {
-		if !finite && ctx.Err() != nil {
+		if !s.finite && ctx.Err() != nil {
 			return &Result{}, nil // a signal while connecting is a clean stop
 		}
 		return nil, err
 	}
-	if _, err := placement.New(fields.DefaultDomain, params, init.Hosts); err != nil {
+	if _, err := placement.New(s.fields.DefaultDomain, s.params, init.Hosts); err != nil {
 		return nil, fmt.Errorf("engine parameters: %w", err)
 	}
 	if opts.OnInitial != nil {
 		opts.OnInitial(init)
 	}
-
-	// bad_input: stop ends the run at the first record set aside.
-	var stopErr error
-	var stopOnce sync.Once
-	var rejected atomic.Int64
-	reject := func(e *codecs.RowError) {
-		rejected.Add(1)
-		if svc != nil {
-			svc.poison.Inc()
-		}
-		obs.Rejected(ToReject(e))
-		if cfg.Connector.Parameters.BadInput == "stop" {
-			stopOnce.Do(func() { stopErr = fmt.Errorf("bad input (bad_input: stop): %w", e); cancel(stopErr) })
-		}
-	}
-	// A replay fails on a panic, naming where; a service poisons the
-	// message that caused it and goes on (failOnPanic makes it permanent).
-	var onPanic func(*PanicError)
-	if finite {
-		onPanic = func(pe *PanicError) {
-			log.Error("stage panicked", "handler", pe.Handler, "domain", pe.Domain, "tick", pe.Tick, "panic", pe.Value, "stack", string(pe.Stack))
-			stopOnce.Do(func() { stopErr = pe; cancel(pe) })
-		}
-	} else {
-		onPanic = func(pe *PanicError) {
-			log.Error("stage panicked: the message goes to the poison sink", "handler", pe.Handler, "domain", pe.Domain, "tick", pe.Tick, "panic", pe.Value, "stack", string(pe.Stack))
-		}
-	}
+	s.stages(init, hard)
 	poison := conn.Poison()
-	var moves atomic.Int64
-	rule := conn.Ticks()
-	placer := &handlers.Placer{Params: params, Hosts: slices.Clone(init.Hosts), Declared: init.Domains, DefaultDomain: fields.DefaultDomain,
-		OnConflict: func(c handlers.HostConflict) {
-			log.Warn("host named in a domain it does not belong to: "+c.String(),
-				"host", c.Host, "domain", c.Domain, "origin", c.Origin, "other_domain", c.Other, "where", c.Where)
-		}}
-	w := &handlers.Window{Fields: fields, Placer: placer, Log: log,
-		Rule: handlers.TickRule{Watermarks: rule.Watermarks, Lateness: rule.Lateness, IdleTimeout: rule.IdleTimeout,
-			MaxTickJump: rule.MaxTickJump},
-		OnTickClosed: obs.TickClosed,
-		OnRestored: func(d string, fromCP bool, caught int) {
-			log.Info("domain acquired", "domain", d, "from_checkpoint", fromCP, "records_caught_up", caught)
-		},
-	}
-	if s, ok := conn.(connectors.Checkpointer); ok {
-		w.Store = s
-	}
-	if r, ok := conn.(connectors.Replayer); ok {
-		w.Replayer = r
-	}
-	if h, ok := conn.(connectors.HostRecorder); ok {
-		w.OnHosts = h.RecordHosts
-	}
-	loopLog := newLoopLog(log, 10*time.Second)
-	placer.OnDecision = func(d *placement.Decision, secs float64) {
-		moves.Add(int64(len(d.Moves)))
-		if !finite {
-			loopLog.add(d, secs)
-		}
-		obs.Decided(LoopRecord{Domain: d.Domain, Tick: d.Tick, Kind: d.Kind, Report: d.Loop, LoopSeconds: secs}, d.Moves)
-		w.Decided(d)
-	}
-	if svc != nil {
-		svc.bind(w, placer)
-	}
-	w.Start(hard)
-	decoder := &handlers.Decoder{Fields: fields, Reject: func(e *codecs.RowError) {
-		reject(e)
-		_ = (&boundedPoison{Publisher: poison.Publisher}).Publish(poison.Topic, RejectMessage(e))
-	}}
-
-	p, err := build(routerConfig{conn: conn, decoder: decoder, window: w, placer: placer, retries: retries, log: log,
-		poison:   &boundedPoison{Publisher: poison.Publisher, notify: reject},
-		stopping: func() bool { return ctx.Err() != nil }, onPanic: onPanic})
+	p, err := build(routerConfig{conn: conn, decoder: s.decoder, window: s.window, placer: s.placer, retries: s.retries, log: s.log,
+		poison:   &boundedPoison{Publisher: poison.Publisher, notify: s.reject},
+		stopping: func() bool { return ctx.Err() != nil }, onPanic: s.panicked})
 	if err != nil {
 		return nil, err
 	}
 	if o, ok := conn.(connectors.Ownership); ok {
-		o.OnOwnership(w)
+		o.OnOwnership(s.window)
 	}
 	runCtx, stopRouter := context.WithCancel(hard)
 	defer stopRouter()
@@ -236,53 +150,186 @@ func Run(ctx context.Context, cfg config.Config, conn connectors.Connector, opts
 	}
 	bg, stopBg := context.WithCancel(ctx)
 	defer stopBg()
-	if !rule.Watermarks {
-		go w.Run(bg, tickInterval(rule))
+	if !s.rule.Watermarks {
+		go s.window.Run(bg, tickInterval(s.rule))
 	}
-	if s, ok := conn.(connectors.Starter); ok {
-		if err := s.Start(bg, runtimeHooks{w: w, placer: placer, svc: svc}); err != nil {
+	if st, ok := conn.(connectors.Starter); ok {
+		if err := st.Start(bg, runtimeHooks{w: s.window, placer: s.placer, svc: s.svc}); err != nil {
 			p.close()
 			<-runErr
 			return nil, err
 		}
 	}
-	svc.setReady(true)
+	s.svc.setReady(true)
+	result, timeLimit := s.wait(runErr)
+	s.svc.setReady(false)
+	stopBg()
+	if err := s.shutdown(p, stopRouter, runErr); err != nil && result == nil {
+		result = err
+	}
+	return s.result(timeLimit), result
+}
 
-	var result error
+// session is one Run's stages and counts.
+type session struct {
+	cfg     config.Config
+	conn    connectors.Connector
+	obs     Observer
+	log     *slog.Logger
+	svc     *Service
+	retries int
+	finite  bool
+	fields  codecs.UsageFields
+	params  placement.Params
+	rule    connectors.TickRule
+	start   time.Time
+
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	stopOnce sync.Once
+	stopErr  error // what ended the run early: bad_input stop, a panic
+	rejected atomic.Int64
+	moves    atomic.Int64
+
+	placer  *handlers.Placer
+	window  *handlers.Window
+	decoder *handlers.Decoder
+}
+
+func newSession(cfg config.Config, conn connectors.Connector, opts Options) *session {
+	s := &session{cfg: cfg, conn: conn, obs: opts.Observer, log: opts.Logger, svc: opts.Service, retries: opts.Retries,
+		fields: UsageFields(cfg), params: EngineParams(cfg), rule: conn.Ticks(), start: time.Now()}
+	if s.obs == nil {
+		s.obs = NopObserver{}
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.retries <= 0 {
+		s.retries = 2
+	}
+	s.params.Metrics = s.fields.Metrics
+	_, s.finite = conn.(connectors.Finite)
+	return s
+}
+
+// stop ends the run with err, once.
+func (s *session) stop(err error) {
+	s.stopOnce.Do(func() { s.stopErr = err; s.cancel(err) })
+}
+
+// reject counts a record set aside; with bad_input stop the first one
+// ends the run.
+func (s *session) reject(e *codecs.RowError) {
+	s.rejected.Add(1)
+	if s.svc != nil {
+		s.svc.poison.Inc()
+	}
+	s.obs.Rejected(ToReject(e))
+	if s.cfg.Connector.Parameters.BadInput == "stop" {
+		s.stop(fmt.Errorf("bad input (bad_input: stop): %w", e))
+	}
+}
+
+// panicked: a replay fails on a panic, naming where; a service poisons
+// the message that caused it and goes on (failOnPanic makes it permanent).
+func (s *session) panicked(pe *PanicError) {
+	if s.finite {
+		s.log.Error("stage panicked", "handler", pe.Handler, "domain", pe.Domain, "tick", pe.Tick, "panic", pe.Value, "stack", string(pe.Stack))
+		s.stop(pe)
+		return
+	}
+	s.log.Error("stage panicked: the message goes to the poison sink", "handler", pe.Handler, "domain", pe.Domain, "tick", pe.Tick, "panic", pe.Value, "stack", string(pe.Stack))
+}
+
+// stages builds the placement, window and decode stages over the
+// connector's abilities.
+func (s *session) stages(init connectors.Initial, hard context.Context) {
+	log, obs := s.log, s.obs
+	s.placer = &handlers.Placer{Params: s.params, Hosts: slices.Clone(init.Hosts), Declared: init.Domains, DefaultDomain: s.fields.DefaultDomain,
+		OnConflict: func(c handlers.HostConflict) {
+			log.Warn("host named in a domain it does not belong to: "+c.String(),
+				"host", c.Host, "domain", c.Domain, "origin", c.Origin, "other_domain", c.Other, "where", c.Where)
+		}}
+	w := &handlers.Window{Fields: s.fields, Placer: s.placer, Log: log,
+		Rule: handlers.TickRule{Watermarks: s.rule.Watermarks, Lateness: s.rule.Lateness, IdleTimeout: s.rule.IdleTimeout,
+			MaxTickJump: s.rule.MaxTickJump},
+		OnTickClosed: obs.TickClosed,
+		OnRestored: func(d string, fromCP bool, caught int) {
+			log.Info("domain acquired", "domain", d, "from_checkpoint", fromCP, "records_caught_up", caught)
+		},
+	}
+	if st, ok := s.conn.(connectors.Checkpointer); ok {
+		w.Store = st
+	}
+	if r, ok := s.conn.(connectors.Replayer); ok {
+		w.Replayer = r
+	}
+	if h, ok := s.conn.(connectors.HostRecorder); ok {
+		w.OnHosts = h.RecordHosts
+	}
+	loopLog := newLoopLog(log, 10*time.Second)
+	s.placer.OnDecision = func(d *placement.Decision, secs float64) {
+		s.moves.Add(int64(len(d.Moves)))
+		if !s.finite {
+			loopLog.add(d, secs)
+		}
+		obs.Decided(LoopRecord{Domain: d.Domain, Tick: d.Tick, Kind: d.Kind, Report: d.Loop, LoopSeconds: secs}, d.Moves)
+		w.Decided(d)
+	}
+	if s.svc != nil {
+		s.svc.bind(w, s.placer)
+	}
+	w.Start(hard)
+	s.window = w
+	poison := s.conn.Poison()
+	s.decoder = &handlers.Decoder{Fields: s.fields, Reject: func(e *codecs.RowError) {
+		s.reject(e)
+		_ = (&boundedPoison{Publisher: poison.Publisher}).Publish(poison.Topic, RejectMessage(e))
+	}}
+}
+
+// wait runs until a Finite source is done, ctx ends or the router fails,
+// and says why the run ends.
+func (s *session) wait(runErr chan error) (result error, timeLimit bool) {
 	var done <-chan struct{}
-	if f, ok := conn.(connectors.Finite); ok {
+	if f, ok := s.conn.(connectors.Finite); ok {
 		done = f.Done()
 	}
 	select {
 	case <-done:
-		result = conn.(connectors.Finite).Err()
-	case <-ctx.Done():
+		result = s.conn.(connectors.Finite).Err()
+	case <-s.ctx.Done():
 	case err := <-runErr:
 		result = fmt.Errorf("router stopped: %w", err)
 		runErr <- nil
 	}
-	svc.setReady(false)
-	stopBg()
-	timeLimit := false
-	if cause := context.Cause(ctx); cause != nil && result == nil {
+	if cause := context.Cause(s.ctx); cause != nil && result == nil {
 		switch {
 		case errors.Is(cause, errTimeLimit):
 			timeLimit = true
-		case stopErr != nil:
-			result = stopErr
-		case finite:
+		case s.stopErr != nil:
+			result = s.stopErr
+		case s.finite:
 			result = fmt.Errorf("pipeline stopped: %w", cause)
 		}
 	}
-	if !finite {
-		log.Info("shutting down: stop consuming, finish the record in hand, checkpoint")
+	return result, timeLimit
+}
+
+// shutdown stops consuming, lets the record in hand and the ticks it
+// closes through, checkpoints, and closes the router.
+func (s *session) shutdown(p *router, stopRouter context.CancelFunc, runErr chan error) error {
+	if !s.finite {
+		s.log.Info("shutting down: stop consuming, finish the record in hand, checkpoint")
 	}
 	// Closing the source ends the decode handlers once their message in
 	// hand is through; the window lock then waits for its tick.
-	if err := conn.Source().Subscriber.Close(); err != nil && !finite {
-		log.Warn("closing the source", "err", err)
+	if err := s.conn.Source().Subscriber.Close(); err != nil && !s.finite {
+		s.log.Warn("closing the source", "err", err)
 	}
-	if err := w.Flush(); err != nil && result == nil {
+	var result error
+	if err := s.window.Flush(); err != nil {
 		result = fmt.Errorf("final checkpoint: %w", err)
 	}
 	if err := p.close(); err != nil && result == nil {
@@ -292,19 +339,23 @@ func Run(ctx context.Context, cfg config.Config, conn connectors.Connector, opts
 	if err := <-runErr; err != nil && result == nil && !errors.Is(err, context.Canceled) {
 		result = err
 	}
-	ws := w.Stats()
-	doms, conts, hosts := w.Seen()
-	res := &Result{Samples: ws.Samples, Rejected: rejected.Load(), Late: ws.Late + placer.Late(), Duplicates: ws.Duplicates,
-		Ticks: ws.Ticks, Loops: placer.Loops(), Moves: moves.Load(), Relocated: ws.Relocated, HostConflicts: placer.Conflicts(),
-		Domains: doms, Containers: conts, Hosts: hosts, TimeLimitReached: timeLimit, Elapsed: time.Since(start)}
-	if c, ok := conn.(connectors.Counter); ok {
+	if !s.finite {
+		s.log.Info("stopped", "domains", s.window.Domains())
+	}
+	return result
+}
+
+func (s *session) result(timeLimit bool) *Result {
+	ws := s.window.Stats()
+	doms, conts, hosts := s.window.Seen()
+	res := &Result{Samples: ws.Samples, Rejected: s.rejected.Load(), Late: ws.Late + s.placer.Late(), Duplicates: ws.Duplicates,
+		Ticks: ws.Ticks, Loops: s.placer.Loops(), Moves: s.moves.Load(), Relocated: ws.Relocated, HostConflicts: s.placer.Conflicts(),
+		Domains: doms, Containers: conts, Hosts: hosts, TimeLimitReached: timeLimit, Elapsed: time.Since(s.start)}
+	if c, ok := s.conn.(connectors.Counter); ok {
 		res.Source = c.Counts()
 		res.Rejected += res.Source.Rejected
 	}
-	if !finite {
-		log.Info("stopped", "domains", w.Domains())
-	}
-	return res, result
+	return res
 }
 
 func tickInterval(r connectors.TickRule) time.Duration {
