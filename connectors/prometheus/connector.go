@@ -124,7 +124,17 @@ func New(env connectors.Env, a Args) (*Connector, error) {
 		return nil, err
 	}
 	conn.sink = webhook.Also(conn.moves, webhook.New(a.Args, log.With("connector", conn.name())))
-	conn.sub = newSubscriber(conn.run)
+	conn.sub = newSubscriber(func(ctx context.Context, send func(*messageSpec) error) error {
+		return conn.run(ctx, func(m *messageSpec) error {
+			err := send(m)
+			if err == nil && m.kind == codecs.KindWatermark {
+				// The tick went through: its bad input is in the rejects
+				// file, as the file connector does after each tick.
+				conn.rejects.Flush()
+			}
+			return err
+		})
+	})
 	return conn, nil
 }
 
