@@ -92,7 +92,11 @@ func leaves(t reflect.Type, prefix string) []string {
 	var out []string
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		tag, _, _ := strings.Cut(f.Tag.Get("koanf"), ",")
+		tag, opts, _ := strings.Cut(f.Tag.Get("koanf"), ",")
+		if f.Anonymous && tag == "" && opts == "squash" {
+			out = append(out, leaves(f.Type, prefix)...) // an embedded block of keys (webhook.Args)
+			continue
+		}
 		if tag == "" || tag == "-" {
 			continue
 		}

@@ -24,15 +24,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"hots/codecs"
 	"hots/connectors"
+	"hots/connectors/webhook"
 )
 
 // Name is the connector.type of the http connector.
@@ -43,15 +44,13 @@ func init() {
 		Name:    Name,
 		Summary: "service: usage POSTed as JSON/NDJSON, moves as an NDJSON stream and to a webhook",
 		NewArgs: func() connectors.Args { return &Args{} },
-		Keys: []connectors.Key{
+		Keys: slices.Concat([]connectors.Key{
 			{Key: "listen", Doc: "address the endpoints listen on (host:port; port 0 picks a free one)"},
 			{Key: "usage_path", Doc: "POST usage here: application/json (a record or a batch) or application/x-ndjson (a record per line); ?watermark=T closes ticks ≤ T"},
 			{Key: "moves_path", Doc: "GET the moves as NDJSON; ?from=N starts at the Nth move, ?follow=1 streams new ones"},
 			{Key: "poison_path", Doc: "GET the poisoned records as NDJSON (reason, source, offset, record)"},
 			{Key: "nodes_path", Doc: "POST a node capacity record {\"host\":…,\"capacity\":{metric: value}}"},
-			{Key: "webhook", Doc: "URL each move is POSTed to (JSON), retried with backoff until it answers 2xx; empty = none"},
-			{Key: "webhook_timeout", Doc: "timeout of one webhook request"},
-			{Key: "webhook_max_backoff", Doc: "longest wait between two webhook attempts"},
+		}, webhook.Keys, []connectors.Key{
 			{Key: "watermarks", Doc: "true: ticks close only at the watermarks clients post (deterministic; lateness and idle_timeout unused); false: by lateness and idle_timeout, and a watermark is refused"},
 			{Key: "lateness", Doc: "a tick closes this long after the first sample of a later tick"},
 			{Key: "idle_timeout", Doc: "the open tick closes after this long without samples (0 = never)"},
@@ -60,37 +59,35 @@ func init() {
 			{Key: "keep_poison", Doc: "poisoned records kept in memory for GET poison_path (the newest)"},
 			{Key: "data_folder", Doc: "optional folder whose node_meta_file gives capacities at start"},
 			{Key: "node_meta_file", Doc: "host capacities CSV inside data_folder"},
-		},
+		}),
 		New: func(env connectors.Env, a connectors.Args) (connectors.Connector, error) { return New(env, *a.(*Args)) },
 	})
 }
 
 // Args are the http connector's parameters (connector.parameters).
 type Args struct {
-	Listen            string        `koanf:"listen"`
-	UsagePath         string        `koanf:"usage_path"`
-	MovesPath         string        `koanf:"moves_path"`
-	PoisonPath        string        `koanf:"poison_path"`
-	NodesPath         string        `koanf:"nodes_path"`
-	Webhook           string        `koanf:"webhook"`
-	WebhookTimeout    time.Duration `koanf:"webhook_timeout"`
-	WebhookMaxBackoff time.Duration `koanf:"webhook_max_backoff"`
-	Watermarks        bool          `koanf:"watermarks"`
-	Lateness          time.Duration `koanf:"lateness"`
-	IdleTimeout       time.Duration `koanf:"idle_timeout"`
-	MaxBodyBytes      int64         `koanf:"max_body_bytes"`
-	KeepMoves         int           `koanf:"keep_moves"`
-	KeepPoison        int           `koanf:"keep_poison"`
-	DataFolder        string        `koanf:"data_folder"`
-	NodeMetaFile      string        `koanf:"node_meta_file"`
+	Listen       string            `koanf:"listen"`
+	UsagePath    string            `koanf:"usage_path"`
+	MovesPath    string            `koanf:"moves_path"`
+	PoisonPath   string            `koanf:"poison_path"`
+	NodesPath    string            `koanf:"nodes_path"`
+	webhook.Args `koanf:",squash"` // webhook, webhook_timeout, webhook_max_backoff
+	Watermarks   bool              `koanf:"watermarks"`
+	Lateness     time.Duration     `koanf:"lateness"`
+	IdleTimeout  time.Duration     `koanf:"idle_timeout"`
+	MaxBodyBytes int64             `koanf:"max_body_bytes"`
+	KeepMoves    int               `koanf:"keep_moves"`
+	KeepPoison   int               `koanf:"keep_poison"`
+	DataFolder   string            `koanf:"data_folder"`
+	NodeMetaFile string            `koanf:"node_meta_file"`
 }
 
 // Default implements connectors.Args.
 func (a *Args) Default() {
 	*a = Args{Listen: "127.0.0.1:8090", UsagePath: "/usage", MovesPath: "/moves", PoisonPath: "/poison", NodesPath: "/nodes",
-		WebhookTimeout: 10 * time.Second, WebhookMaxBackoff: 10 * time.Second,
 		Lateness: 2 * time.Second, IdleTimeout: 30 * time.Second,
 		MaxBodyBytes: 8 << 20, KeepMoves: 100_000, KeepPoison: 10_000, NodeMetaFile: "node_meta.csv"}
+	a.Args.Default()
 }
 
 const maxBody = 1 << 30
@@ -115,19 +112,7 @@ func (a *Args) Validate() error {
 			seen[p.v] = p.key
 		}
 	}
-	if a.Webhook != "" {
-		if u, err := url.Parse(a.Webhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("webhook", a.Webhook, "an http:// or https:// URL, or empty for none")
-		}
-	}
-	for _, d := range []struct {
-		key string
-		v   time.Duration
-	}{{"webhook_timeout", a.WebhookTimeout}, {"webhook_max_backoff", a.WebhookMaxBackoff}} {
-		if d.v <= 0 {
-			bad(d.key, d.v, "a positive duration such as 10s")
-		}
-	}
+	errs = append(errs, a.Args.Validate())
 	if a.Lateness < 0 {
 		bad("lateness", a.Lateness, "a non-negative duration such as 2s or 500ms")
 	}
@@ -161,8 +146,9 @@ type Connector struct {
 	sub    *subscriber
 	moves  *moveSink
 	poison *poisonSink
+	hook   *webhook.Publisher // nil without a webhook
 
-	// closing ends waits (webhook retries, follow streams) at Close.
+	// closing ends waits (follow streams) at Close.
 	closing context.Context
 	stop    context.CancelFunc
 
@@ -191,11 +177,8 @@ func New(env connectors.Env, a Args) (*Connector, error) {
 		c.metaPath = filepath.Join(dir, a.NodeMetaFile)
 	}
 	c.sub = newSubscriber("http:" + a.UsagePath)
-	var hook *webhook
-	if a.Webhook != "" {
-		hook = &webhook{url: a.Webhook, client: &http.Client{Timeout: a.WebhookTimeout}, maxBackoff: a.WebhookMaxBackoff, log: c.log}
-	}
-	c.moves = &moveSink{log: newRing(a.KeepMoves), hook: hook, closing: c.closing}
+	c.hook = webhook.New(a.Args, c.log)
+	c.moves = &moveSink{log: newRing(a.KeepMoves), hook: c.hook}
 	c.poison = &poisonSink{log: newRing(a.KeepPoison), watch: c.sub}
 	return c, nil
 }
@@ -310,6 +293,9 @@ func (c *Connector) Close() error {
 		c.stop()
 		srv := c.srv
 		c.mu.Unlock()
+		if c.hook != nil {
+			c.hook.Close()
+		}
 		errs := []error{c.sub.Close()}
 		if srv != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

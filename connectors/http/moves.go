@@ -4,20 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
-	"github.com/cenkalti/backoff/v5"
 
 	"hots/codecs"
+	"hots/connectors/webhook"
 )
 
 // ring is an in-memory log of NDJSON lines that keeps the newest keep.
@@ -148,22 +144,21 @@ func boolParam(s string) (bool, error) {
 }
 
 // moveSink is the Sink publisher: every move is kept for GET moves_path
-// and, with a webhook, posted to it before Publish returns. A webhook
-// that is down holds the stream (the pipeline waits, usage requests wait:
-// backpressure); Publish gives up only when the connector closes.
+// and, with a webhook, posted to it before Publish returns (see package
+// webhook: a webhook that is down holds the stream; Publish gives up only
+// when the connector closes).
 type moveSink struct {
-	log     *ring
-	hook    *webhook
-	closing context.Context
+	log  *ring
+	hook *webhook.Publisher
 }
 
 // Publish implements message.Publisher.
-func (s *moveSink) Publish(_ string, msgs ...*message.Message) error {
+func (s *moveSink) Publish(topic string, msgs ...*message.Message) error {
 	for _, m := range msgs {
 		s.log.add(m.UUID, bytes.Clone(m.Payload))
 		if s.hook != nil {
-			if err := s.hook.post(s.closing, m.UUID, m.Payload); err != nil {
-				return fmt.Errorf("webhook: move %s not delivered: %w", m.UUID, err)
+			if err := s.hook.Publish(topic, m); err != nil {
+				return err
 			}
 		}
 	}
@@ -171,52 +166,9 @@ func (s *moveSink) Publish(_ string, msgs ...*message.Message) error {
 }
 
 // Close implements message.Publisher. The router closes the publishers
-// it was given; the log outlives the run (the connector's Close ends it).
+// it was given; the log and the webhook outlive the run (the connector's
+// Close ends them).
 func (s *moveSink) Close() error { return nil }
-
-// webhook posts moves, one request each, retried with exponential backoff
-// until a 2xx answer or ctx's end. The move id is sent as Idempotency-Key
-// (and X-Hots-Move-Id): an attempt whose answer was lost is sent again, so
-// a receiver deduplicates by it.
-type webhook struct {
-	url        string
-	client     *http.Client
-	maxBackoff time.Duration
-	log        *slog.Logger
-}
-
-func (h *webhook) post(ctx context.Context, id string, body []byte) error {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval, b.MaxInterval = min(100*time.Millisecond, h.maxBackoff), h.maxBackoff
-	attempt := 0
-	_, err := backoff.Retry(ctx, func() (struct{}, error) {
-		attempt++
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(body))
-		if err != nil {
-			return struct{}{}, backoff.Permanent(err)
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Idempotency-Key", id)
-		req.Header.Set("X-Hots-Move-Id", id)
-		req.Header.Set("X-Hots-Attempt", strconv.Itoa(attempt))
-		resp, err := h.client.Do(req)
-		if err != nil {
-			return struct{}{}, err
-		}
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			return struct{}{}, fmt.Errorf("answered %s", resp.Status)
-		}
-		return struct{}{}, nil
-	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0), backoff.WithNotify(func(err error, next time.Duration) {
-		h.log.Warn("webhook: move not delivered, retrying (the stream waits)", "move", id, "attempt", attempt, "err", err, "retry_in", next.Round(time.Millisecond))
-	}))
-	if err != nil && ctx.Err() != nil {
-		return errors.Join(errClosed, err)
-	}
-	return err
-}
 
 // poisonSink is the Poison publisher: every poisoned message is kept for
 // GET poison_path, and the usage request that sent it is told why.

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"hots/connectors"
+	"hots/connectors/webhook"
 )
 
 // Names of the two registrations. A Registration is static, and RunDir
@@ -49,7 +51,7 @@ var DefaultCapacityQueries = map[string]string{
 	"mem": `sum by (node) (kube_node_status_allocatable{resource="memory"})`,
 }
 
-var keys = []connectors.Key{
+var keys = slices.Concat([]connectors.Key{
 	{Key: "url", Doc: "Prometheus server (the API is <url>/api/v1)"},
 	{Key: "bearer_token", Doc: "sent as `Authorization: Bearer …`; empty = none"},
 	{Key: "bearer_token_file", Doc: "file holding the bearer token (read at start; wins over bearer_token)"},
@@ -74,7 +76,7 @@ var keys = []connectors.Key{
 	{Key: "outfile", Doc: "moves log (JSON lines); empty = <run dir>/moves.jsonl (history), moves.jsonl (live)"},
 	{Key: "reset_on_start", Doc: "truncate outfile at start"},
 	{Key: "rejects_file", Doc: "bad input (CSV); empty = rejects.csv next to outfile"},
-}
+}, webhook.Keys) // moves go to outfile, then (if set) to the webhook
 
 // Args are the Prometheus connector's parameters (connector.parameters).
 type Args struct {
@@ -102,6 +104,7 @@ type Args struct {
 	Outfile            string            `koanf:"outfile"`
 	ResetOnStart       bool              `koanf:"reset_on_start"`
 	RejectsFile        string            `koanf:"rejects_file"`
+	webhook.Args       `koanf:",squash"` // webhook, webhook_timeout, webhook_max_backoff
 
 	// Live is set by the registration (prometheus-live), not a key.
 	Live bool `koanf:"-"`
@@ -113,6 +116,7 @@ func (a *Args) Default() {
 	a.ContainerLabel, a.HostLabel = "pod", "node"
 	a.MaxPoints, a.MaxGap, a.QueryTimeout, a.RetryFor = DefaultMaxPoints, DefaultMaxGap, DefaultTimeout, DefaultRetryFor
 	a.ResetOnStart = true
+	a.Args.Default()
 	a.Queries, a.CapacityQueries = map[string]string{}, map[string]string{}
 	for k, v := range DefaultQueries {
 		a.Queries[k] = v
@@ -179,6 +183,7 @@ func (a *Args) Validate() error {
 			bad("end", a.End, "is before connector.parameters.start ("+a.Start+")")
 		}
 	}
+	errs = append(errs, a.Args.Validate())
 	return errors.Join(errs...)
 }
 

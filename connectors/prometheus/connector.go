@@ -20,14 +20,15 @@ import (
 	"hots/codecs"
 	"hots/connectors"
 	"hots/connectors/file"
+	"hots/connectors/webhook"
 	"hots/placement"
 )
 
 func init() {
 	for _, live := range []bool{false, true} {
-		name, summary := Name, "replay a past range [start, end] of a Prometheus server (PromQL per metric, one tick per step) like a file replay; moves to a JSON-lines file"
+		name, summary := Name, "replay a past range [start, end] of a Prometheus server (PromQL per metric, one tick per step) like a file replay; moves to a JSON-lines file and, if set, a webhook"
 		if live {
-			name, summary = LiveName, "follow a Prometheus server live (a tick closes every step, after lag); moves to a JSON-lines file"
+			name, summary = LiveName, "follow a Prometheus server live (a tick closes every step, after lag); moves to a JSON-lines file and, if set, a webhook"
 		}
 		connectors.Register(connectors.Registration{
 			Name:    name,
@@ -44,14 +45,16 @@ func init() {
 
 // Connector reads usage and capacities from Prometheus: history mode
 // replays [start, end] (Finite), live mode follows now (a service). Both
-// send each tick's rows then its watermark; moves go to a JSON-lines file,
-// bad input to a rejects CSV (the file connector's writers).
+// send each tick's rows then its watermark; moves go to a JSON-lines file
+// (the file connector's writer) and then, if set, to a webhook (the http
+// connector's, package webhook), bad input to a rejects CSV.
 type Connector struct {
 	env     connectors.Env
 	args    Args
 	r       *reader
 	sub     *subscriber
 	moves   *file.MovesPublisher
+	sink    message.Publisher // moves, then the webhook if any
 	rejects *file.RejectsWriter
 	end     int64 // last tick (history)
 
@@ -120,8 +123,26 @@ func New(env connectors.Env, a Args) (*Connector, error) {
 		conn.rejects.Close()
 		return nil, err
 	}
-	conn.sub = newSubscriber(conn.run)
+	conn.sink = webhook.Also(conn.moves, webhook.New(a.Args, log.With("connector", conn.name())))
+	conn.sub = newSubscriber(func(ctx context.Context, send func(*messageSpec) error) error {
+		return conn.run(ctx, func(m *messageSpec) error {
+			err := send(m)
+			if err == nil && m.kind == codecs.KindWatermark {
+				// The tick went through: its bad input is in the rejects
+				// file, as the file connector does after each tick.
+				conn.rejects.Flush()
+			}
+			return err
+		})
+	})
 	return conn, nil
+}
+
+func (c *Connector) name() string {
+	if c.args.Live {
+		return LiveName
+	}
+	return Name
 }
 
 // Paths are the files the connector writes.
@@ -302,7 +323,7 @@ func (c *Connector) Source() connectors.Source {
 // Sink implements connectors.Connector.
 func (c *Connector) Sink() connectors.Sink {
 	moves, _ := c.Paths()
-	return connectors.Sink{Publisher: c.moves, Topic: moves}
+	return connectors.Sink{Publisher: c.sink, Topic: moves}
 }
 
 // Poison implements connectors.Connector: the rejects file.
@@ -330,7 +351,9 @@ func (c *Connector) Samples() int64 { return c.r.nSamples.Load() }
 // Close implements connectors.Connector. Idempotent.
 func (c *Connector) Close() error {
 	c.closeOnce.Do(func() {
-		c.closeErr = errors.Join(c.sub.Close(), c.moves.Close(), c.rejects.Close())
+		// The sink first: a webhook post in progress gives up, then the
+		// moves file is closed.
+		c.closeErr = errors.Join(c.sink.Close(), c.sub.Close(), c.moves.Close(), c.rejects.Close())
 	})
 	return c.closeErr
 }
