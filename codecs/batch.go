@@ -225,10 +225,15 @@ func (rd *RowBatchReader) Err() error { return rd.r.err }
 
 // EncodeSamples is the payload of samples and closed-tick messages: a
 // compact binary form (JSON would cost more than the whole window stage).
+// The payload is a 4-byte sample count, then per sample domain, tick
+// (varint), container, host, trace host (uvarint-length strings), one flags
+// byte (flagPinned; no other bit is valid), the value count (uvarint) and
+// the values (8 bytes each, little endian). Payloads never leave the
+// process, so the layout may change between builds.
 func EncodeSamples(ss []placement.Sample) []byte {
 	n := 4
 	for i := range ss {
-		n += 16 + len(ss[i].Domain) + len(ss[i].Container) + len(ss[i].Host) + len(ss[i].TraceHost) + 8*len(ss[i].Values)
+		n += 17 + len(ss[i].Domain) + len(ss[i].Container) + len(ss[i].Host) + len(ss[i].TraceHost) + 8*len(ss[i].Values)
 	}
 	var w SampleWriter
 	w.Reset(n)
@@ -248,7 +253,31 @@ func (w *SampleWriter) Append(s *placement.Sample) {
 	w.buf = appendString(w.buf, s.Container)
 	w.buf = appendString(w.buf, s.Host)
 	w.buf = appendString(w.buf, s.TraceHost)
+	w.buf = append(w.buf, sampleFlags(s))
 	w.appendValues(s.Values)
+}
+
+// Sample flags, one byte per sample.
+const (
+	flagPinned byte = 1 << iota // Sample.Pinned
+	flagsValid      = flagPinned
+)
+
+func sampleFlags(s *placement.Sample) byte {
+	if s.Pinned {
+		return flagPinned
+	}
+	return 0
+}
+
+// flags reads a sample's flags byte; an unknown bit is a malformed payload.
+func (r *reader) flags() byte {
+	if r.err != nil || r.off >= len(r.buf) || r.buf[r.off]&^flagsValid != 0 {
+		r.err = errShort
+		return 0
+	}
+	r.off++
+	return r.buf[r.off-1]
 }
 
 // SampleWriter builds an EncodeSamples payload sample by sample.
@@ -293,6 +322,7 @@ func DecodeSamples(data []byte) ([]placement.Sample, error) {
 	var vals []float64
 	for i := 0; i < n && r.err == nil; i++ {
 		s := placement.Sample{Domain: r.str(), Tick: r.varint(), Container: r.str(), Host: r.str(), TraceHost: r.str()}
+		s.Pinned = r.flags()&flagPinned != 0
 		nv := r.count()
 		if nv > len(vals) {
 			vals = make([]float64, max(nv, min(1024, nv*(n-i))))
@@ -637,6 +667,7 @@ func (sr *SampleReader) Next(s *placement.Sample) bool {
 	s.Domain = r.view()
 	s.Tick = r.varint()
 	s.Container, s.Host, s.TraceHost = r.view(), r.view(), r.view()
+	s.Pinned = r.flags()&flagPinned != 0
 	nv := r.count()
 	if r.err != nil || len(r.buf)-r.off < 8*nv {
 		r.err = errShort

@@ -54,7 +54,7 @@ func TestSymbolsInternAndLookup(t *testing.T) {
 
 func TestSampleReaderMatchesDecodeSamples(t *testing.T) {
 	ss := []placement.Sample{{Domain: "d", Tick: -3, Container: "c", Host: "h", Values: []float64{1, math.MaxFloat64}, TraceHost: "t"},
-		{Domain: "default", Tick: 1 << 40, Container: "c2", Host: "h2", Values: []float64{0}}, {Domain: "x"}}
+		{Domain: "default", Tick: 1 << 40, Container: "c2", Host: "h2", Values: []float64{0}, Pinned: true}, {Domain: "x"}}
 	data := EncodeSamples(ss)
 	want, err := DecodeSamples(data)
 	if err != nil {

@@ -123,6 +123,24 @@ func TestDecodeSamplesJSON(t *testing.T) {
 		{"empty host", `{"timestamp":4,"container_id":"c","machine_id":"","cpu":1}`, "", UsageFields{}, nil, "machine_id", "empty"},
 		{"not json", `{"timestamp":`, "", UsageFields{}, nil, "", "not a JSON object"},
 		{"containers not array", `{"containers":{}}`, "", UsageFields{}, nil, "containers", "not an array of objects"},
+		{"pinned true", `{"timestamp":4,"container_id":"c","machine_id":"n","cpu":1,"pinned":true}`, "", UsageFields{},
+			[]placement.Sample{{Domain: "default", Tick: 4, Container: "c", Host: "n", Values: []float64{1}, Pinned: true}}, "", ""},
+		{"pinned false, 1, \"yes\", null, absent in a batch", `{"containers":[` +
+			`{"timestamp":1,"container_id":"a","machine_id":"n","cpu":1,"pinned":false},` +
+			`{"timestamp":1,"container_id":"b","machine_id":"n","cpu":1,"pinned":1},` +
+			`{"timestamp":1,"container_id":"c","machine_id":"n","cpu":1,"pinned":"yes"},` +
+			`{"timestamp":1,"container_id":"d","machine_id":"n","cpu":1,"pinned":null},` +
+			`{"timestamp":1,"container_id":"e","machine_id":"n","cpu":1}]}`, "", UsageFields{},
+			[]placement.Sample{{Domain: "default", Tick: 1, Container: "a", Host: "n", Values: []float64{1}},
+				{Domain: "default", Tick: 1, Container: "b", Host: "n", Values: []float64{1}, Pinned: true},
+				{Domain: "default", Tick: 1, Container: "c", Host: "n", Values: []float64{1}, Pinned: true},
+				{Domain: "default", Tick: 1, Container: "d", Host: "n", Values: []float64{1}},
+				{Domain: "default", Tick: 1, Container: "e", Host: "n", Values: []float64{1}}}, "", ""},
+		{"pinned_field names the key", `{"timestamp":4,"container_id":"c","machine_id":"n","cpu":1,"pinned":"junk","keep":"TRUE"}`, "", UsageFields{Pinned: "keep"},
+			[]placement.Sample{{Domain: "default", Tick: 4, Container: "c", Host: "n", Values: []float64{1}, Pinned: true}}, "", ""},
+		{"bad pinned", `{"timestamp":4,"container_id":"c","machine_id":"n","cpu":1,"pinned":"maybe"}`, "", UsageFields{}, nil, "pinned", "pinned is not one of"},
+		{"bad pinned in batch", `{"containers":[{"timestamp":1,"container_id":"a","machine_id":"n","cpu":1,"pinned":2}]}`, "", UsageFields{}, nil, "containers[0].pinned", "pinned is not one of"},
+		{"pinned object", `{"timestamp":4,"container_id":"c","machine_id":"n","cpu":1,"pinned":{}}`, "", UsageFields{}, nil, "pinned", "pinned is not one of"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -261,10 +279,46 @@ func TestBinaryBatchesRoundTrip(t *testing.T) {
 		t.Fatalf("raw batch round trip = %+v, %v", got, err)
 	}
 	ss := []placement.Sample{{Domain: "d", Tick: -3, Container: "c", Host: "h", Values: []float64{1, math.MaxFloat64}, TraceHost: "t"},
-		{Domain: "default", Tick: 1 << 40, Container: "c2", Host: "h2", Values: []float64{0}}}
-	gs, err := DecodeSamples(EncodeSamples(ss))
+		{Domain: "default", Tick: 1 << 40, Container: "c2", Host: "h2", Values: []float64{0}},
+		{Domain: "default", Tick: 2, Container: "c3", Host: "h2", Values: []float64{0}, Pinned: true},
+		{Domain: "d", Tick: 2, Container: "c4", Host: "h3", Values: []float64{}, TraceHost: "h", Pinned: true}}
+	data := EncodeSamples(ss)
+	gs, err := DecodeSamples(data)
 	if err != nil || !reflect.DeepEqual(gs, ss) {
 		t.Fatalf("samples round trip = %+v, %v", gs, err)
+	}
+	// The writer appending sample by sample makes the same bytes, and the
+	// reader (views) reads the same samples, pins included.
+	var w SampleWriter
+	for i := range ss {
+		w.Append(&ss[i])
+	}
+	if !bytes.Equal(w.Bytes(), data) {
+		t.Error("SampleWriter differs from EncodeSamples")
+	}
+	var sr SampleReader
+	if err := sr.Reset(data); err != nil {
+		t.Fatal(err)
+	}
+	var s placement.Sample
+	for i := 0; sr.Next(&s); i++ {
+		if !reflect.DeepEqual(s, ss[i]) {
+			t.Errorf("reader sample %d = %+v, want %+v", i, s, ss[i])
+		}
+	}
+	if sr.Err() != nil {
+		t.Fatal(sr.Err())
+	}
+	// An unknown flag bit is a malformed payload: sample 0's flags byte
+	// follows domain "d", tick -3, "c", "h" and trace host "t".
+	bad := bytes.Clone(data)
+	flagAt := 4 + 2 + 1 + 2 + 2 + 2
+	if bad[flagAt] != 0 {
+		t.Fatalf("byte %d = %d, not sample 0's flags", flagAt, bad[flagAt])
+	}
+	bad[flagAt] = 2
+	if _, err := DecodeSamples(bad); err == nil {
+		t.Error("unknown sample flag decoded without error")
 	}
 	if _, err := DecodeSamples(EncodeSamples(ss)[:20]); err == nil {
 		t.Error("truncated samples decoded without error")
@@ -276,6 +330,7 @@ func FuzzBinaryBatches(f *testing.F) {
 	b, _ := rb.MarshalBinary()
 	f.Add(b)
 	f.Add(EncodeSamples([]placement.Sample{{Domain: "d", Container: "c", Host: "h", Values: []float64{1}}}))
+	f.Add(EncodeSamples([]placement.Sample{{Domain: "d", Container: "c", Host: "h", Values: []float64{1}, Pinned: true}, {Container: "x"}}))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var rb RawBatch

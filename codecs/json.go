@@ -11,12 +11,13 @@ import (
 
 // DecodeSamplesJSON reads one usage record
 //
-//	{"domain"?, "<tick_field>": int, "<individual_field>": str, "<host_field>": str, "<metric>": number, ...}
+//	{"domain"?, "<tick_field>": int, "<individual_field>": str, "<host_field>": str, "<metric>": number, ..., "<pinned_field>"?: bool}
 //
 // or upstream's batch {"containers": [record, ...]} (spec 8.1). Unknown
 // keys (other metrics) are ignored; a configured one missing is an error.
 // The domain comes from the record's domain field, else the batch's, else
-// key (the Kafka message key), else f.DefaultDomain. One bad record fails
+// key (the Kafka message key), else f.DefaultDomain. The pinned field is
+// optional: true/false, 1/0, null (false) or a string ParsePinned takes. One bad record fails
 // the whole message: a Kafka message is the unit the poison queue takes.
 func DecodeSamplesJSON(data []byte, pos Position, key string, f UsageFields) ([]placement.Sample, error) {
 	f = f.WithDefaults()
@@ -132,6 +133,13 @@ func decodeRecord(r map[string]json.RawMessage, prefix, domain, domainKey string
 	if s.Host, err = str(f.Host); err != nil {
 		return s, err
 	}
+	if raw, ok := r[f.Pinned]; ok {
+		p, ok := jsonPinned(raw)
+		if !ok {
+			return s, fail(prefix+f.Pinned, string(raw), pinnedReason)
+		}
+		s.Pinned = p
+	}
 	s.Values = make([]float64, len(f.Metrics))
 	for i, m := range f.Metrics {
 		raw, ok := r[m]
@@ -150,4 +158,20 @@ func decodeRecord(r map[string]json.RawMessage, prefix, domain, domainKey string
 		s.Values[i] = v
 	}
 	return s, nil
+}
+
+// jsonPinned reads a pinned field: a JSON boolean, 0 or 1, null (false) or
+// a string ParsePinned accepts.
+func jsonPinned(raw json.RawMessage) (pinned, ok bool) {
+	switch v := string(bytes.TrimSpace(raw)); v {
+	case "true", "1":
+		return true, true
+	case "false", "0", "null":
+		return false, true
+	}
+	var str string
+	if json.Unmarshal(raw, &str) != nil {
+		return false, false
+	}
+	return ParsePinned(str)
 }

@@ -14,11 +14,15 @@ import (
 // UsageFields names the columns (CSV) or keys (JSON) of a usage sample, as
 // upstream's connector.parameters do.
 type UsageFields struct {
-	Tick       string   // tick_field, default "timestamp"
-	Individual string   // individual_field, default "container_id"
-	Host       string   // host_field, default "machine_id"
-	Domain     string   // domain_field; empty = no column (JSON still reads "domain")
-	Metrics    []string // default ["cpu"]
+	Tick       string // tick_field, default "timestamp"
+	Individual string // individual_field, default "container_id"
+	Host       string // host_field, default "machine_id"
+	Domain     string // domain_field; empty = no column (JSON still reads "domain")
+	// Pinned is pinned_field, default "pinned": an optional column (CSV)
+	// or key (JSON) saying that the container must not move. Absent =
+	// no pins; values true/false, 1/0, yes/no (any case), empty = false.
+	Pinned  string
+	Metrics []string // default ["cpu"]
 	// DefaultDomain is the domain of samples that name none.
 	DefaultDomain string
 }
@@ -34,6 +38,9 @@ func (f UsageFields) WithDefaults() UsageFields {
 	if f.Host == "" {
 		f.Host = "machine_id"
 	}
+	if f.Pinned == "" {
+		f.Pinned = DefaultPinnedField
+	}
 	if len(f.Metrics) == 0 {
 		f.Metrics = []string{"cpu"}
 	}
@@ -42,6 +49,52 @@ func (f UsageFields) WithDefaults() UsageFields {
 	}
 	return f
 }
+
+// DefaultPinnedField is the pinned column's name unless pinned_field says
+// otherwise.
+const DefaultPinnedField = "pinned"
+
+// ParsePinned reads a pinned value: true/false, 1/0, yes/no in any case,
+// surrounding spaces ignored, empty = false. ok is false for anything
+// else.
+func ParsePinned(s string) (pinned, ok bool) {
+	s = trimSpace(s)
+	switch len(s) {
+	case 0:
+		return false, true
+	case 1:
+		switch s[0] {
+		case '1':
+			return true, true
+		case '0':
+			return false, true
+		}
+	default:
+		switch {
+		case asciiFold(s, "true"), asciiFold(s, "yes"):
+			return true, true
+		case asciiFold(s, "false"), asciiFold(s, "no"):
+			return false, true
+		}
+	}
+	return false, false
+}
+
+// asciiFold: s is lower (lower-case ASCII) in any case of ASCII letters
+// (strings.EqualFold would take Unicode look-alikes such as "yeſ").
+func asciiFold(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i]|0x20 != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+const pinnedReason = "pinned is not one of true/false, 1/0, yes/no (empty = false)"
 
 // UsageHeader locates the configured columns of one CSV file by header
 // name, so files with any column order (aw_05-03-21's value,host,
@@ -53,6 +106,7 @@ type UsageHeader struct {
 	Container int
 	Host      int
 	Domain    int // -1: no domain column
+	Pinned    int // -1: no pinned column (nothing is pinned by the input)
 	Metrics   []int
 	fields    UsageFields
 }
@@ -76,7 +130,7 @@ func NewUsageHeader(source string, header []string, f UsageFields) (*UsageHeader
 		}
 		return i, nil
 	}
-	h := &UsageHeader{Source: source, Names: names, Domain: -1, fields: f}
+	h := &UsageHeader{Source: source, Names: names, Domain: -1, Pinned: -1, fields: f}
 	var err error
 	if h.Tick, err = find(f.Tick); err != nil {
 		return nil, err
@@ -91,6 +145,9 @@ func NewUsageHeader(source string, header []string, f UsageFields) (*UsageHeader
 		if h.Domain, err = find(f.Domain); err != nil {
 			return nil, err
 		}
+	}
+	if i, ok := ix[f.Pinned]; ok { // optional: present = used
+		h.Pinned = i
 	}
 	for _, m := range f.Metrics {
 		i, err := find(m)
@@ -184,6 +241,13 @@ func (h *UsageHeader) Sample(fields []string, line int64, values []float64) (pla
 		}
 		s.Values[k] = v
 	}
+	if h.Pinned >= 0 {
+		p, ok := ParsePinned(fields[h.Pinned])
+		if !ok {
+			return placement.Sample{}, h.rowErr(line, fields, h.Pinned, pinnedReason)
+		}
+		s.Pinned = p
+	}
 	return s, nil
 }
 
@@ -252,6 +316,17 @@ func (h *UsageHeader) AppendSample(w *SampleWriter, fields [][]byte) bool {
 	if !ok || !TickInRange(tick) || len(c) == 0 || len(host) == 0 {
 		return false
 	}
+	var flags byte
+	if h.Pinned >= 0 {
+		// The view never outlives the call (ParsePinned keeps nothing).
+		p, ok := ParsePinned(view(fields[h.Pinned]))
+		if !ok {
+			return false
+		}
+		if p {
+			flags |= flagPinned
+		}
+	}
 	mark := len(w.buf)
 	if d := h.DomainBytes(fields); d != nil {
 		w.buf = appendBytes(w.buf, d)
@@ -261,7 +336,7 @@ func (h *UsageHeader) AppendSample(w *SampleWriter, fields [][]byte) bool {
 	w.buf = binary.AppendVarint(w.buf, tick)
 	w.buf = appendBytes(w.buf, c)
 	w.buf = appendBytes(w.buf, host)
-	w.buf = append(w.buf, 0) // no trace host: the window sets it when a move applies
+	w.buf = append(w.buf, 0, flags) // no trace host: the window sets it when a move applies
 	w.buf = binary.AppendUvarint(w.buf, uint64(len(h.Metrics)))
 	for _, col := range h.Metrics {
 		v, ok := parseFloat(fields[col])

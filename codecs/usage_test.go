@@ -173,7 +173,8 @@ func checkFastSample(t *testing.T, h *UsageHeader, row string, s placement.Sampl
 }
 
 func sameSample(a, b placement.Sample) bool {
-	if a.Domain != b.Domain || a.Tick != b.Tick || a.Container != b.Container || a.Host != b.Host || a.TraceHost != b.TraceHost || len(a.Values) != len(b.Values) {
+	if a.Domain != b.Domain || a.Tick != b.Tick || a.Container != b.Container || a.Host != b.Host || a.TraceHost != b.TraceHost ||
+		a.Pinned != b.Pinned || len(a.Values) != len(b.Values) {
 		return false
 	}
 	for i := range a.Values {
@@ -306,4 +307,81 @@ func TestRowBatchWriterMatchesMarshalBinary(t *testing.T) {
 			t.Error("truncated batch read without error")
 		}
 	}
+}
+
+// The pinned column is optional (absent: nothing pinned), read by name
+// (pinned_field), and a bad value is a reject naming file, line and field;
+// the fast path agrees with Sample on every row.
+func TestUsageHeaderPinned(t *testing.T) {
+	plain, err := NewUsageHeader("u.csv", []string{"timestamp", "container_id", "machine_id", "cpu"}, UsageFields{})
+	if err != nil || plain.Pinned != -1 {
+		t.Fatalf("no pinned column: Pinned = %d, %v", plain.Pinned, err)
+	}
+	if plain.Fields().Pinned != "pinned" {
+		t.Errorf("default pinned field %q", plain.Fields().Pinned)
+	}
+	h, err := NewUsageHeader("u.csv", []string{"timestamp", "container_id", "pinned", "machine_id", "cpu"}, UsageFields{})
+	if err != nil || h.Pinned != 2 {
+		t.Fatalf("pinned column: %d, %v", h.Pinned, err)
+	}
+	tests := []struct {
+		cell   string
+		pinned bool
+		bad    bool
+	}{
+		{"true", true, false}, {"TRUE", true, false}, {"True", true, false}, {"1", true, false}, {"yes", true, false}, {" Yes ", true, false},
+		{"false", false, false}, {"FALSE", false, false}, {"0", false, false}, {"no", false, false}, {"", false, false}, {" ", false, false},
+		{"2", false, true}, {"t", false, true}, {"y", false, true}, {"on", false, true}, {"truee", false, true}, {"-1", false, true}, {"\u00a0", false, false}, {"ye\u017f", false, true}, {"n\x0f", false, true},
+	}
+	for _, tt := range tests {
+		row := "3,c_1," + tt.cell + ",n_1,1.5"
+		s, err := h.Sample(strings.Split(row, ","), 9, make([]float64, 1))
+		checkFastSample(t, h, row, s, err)
+		if tt.bad {
+			var re *RowError
+			if !errors.As(err, &re) || re.Source != "u.csv" || re.Line != 9 || re.Field != "pinned" || re.Value != tt.cell ||
+				!strings.HasPrefix(re.Reason, "pinned is not one of") {
+				t.Errorf("%q: err = %v, want a reject of u.csv:9 field pinned", tt.cell, err)
+			}
+			continue
+		}
+		if err != nil || s.Pinned != tt.pinned || s.Values[0] != 1.5 || s.Host != "n_1" {
+			t.Errorf("%q: %+v %v, want pinned %v", tt.cell, s, err, tt.pinned)
+		}
+	}
+	// Named by pinned_field; a column called pinned is then just ignored.
+	hc, err := NewUsageHeader("u.csv", []string{"timestamp", "container_id", "machine_id", "cpu", "pinned", "keep"}, UsageFields{Pinned: "keep"})
+	if err != nil || hc.Pinned != 5 {
+		t.Fatalf("pinned_field keep: %d, %v", hc.Pinned, err)
+	}
+	for _, row := range []string{"1,c,n,2,maybe,yes", "1,c,n,2,true,0", "1,c,n,2,,x"} {
+		s, err := hc.Sample(strings.Split(row, ","), 2, make([]float64, 1))
+		checkFastSample(t, hc, row, s, err)
+	}
+	if s, err := hc.Sample(strings.Split("1,c,n,2,maybe,yes", ","), 2, make([]float64, 1)); err != nil || !s.Pinned {
+		t.Errorf("keep=yes: %+v %v", s, err)
+	}
+}
+
+func FuzzParsePinned(f *testing.F) {
+	for _, s := range []string{"", "1", "0", "true", "no", "YES", " false\t", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, ok := ParsePinned(s)
+		switch strings.ToLower(strings.TrimSpace(s)) {
+		case "1", "true", "yes":
+			if !ok || !p {
+				t.Fatalf("%q: %v %v", s, p, ok)
+			}
+		case "", "0", "false", "no":
+			if !ok || p {
+				t.Fatalf("%q: %v %v", s, p, ok)
+			}
+		default:
+			if ok {
+				t.Fatalf("%q accepted as %v", s, p)
+			}
+		}
+	})
 }

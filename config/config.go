@@ -120,6 +120,7 @@ type ConnectorParameters struct {
 	IndividualField string   `koanf:"individual_field" json:"individual_field"` // container_id
 	HostField       string   `koanf:"host_field" json:"host_field"`             // machine_id
 	DomainField     string   `koanf:"domain_field" json:"domain_field"`         // optional column naming the domain
+	PinnedField     string   `koanf:"pinned_field" json:"pinned_field"`         // optional column marking pinned containers
 	Domain          string   `koanf:"domain" json:"domain"`                     // domain when no column names one
 	Metrics         []string `koanf:"metrics" json:"metrics"`
 	SepTime         int64    `koanf:"sep_time" json:"sep_time"`

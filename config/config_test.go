@@ -257,6 +257,7 @@ func TestValidationMessages(t *testing.T) {
 		{"clustering.method=dbscan", `clustering.method = "dbscan": one of kmeans, stream_kmeans, hierarchical, spectral`},
 		{"problem.parameters.initial_method=random", `problem.parameters.initial_method = "random": one of distant_pairwise, ffd, spread`},
 		{"connector.parameters.metrics=cpu,cpu", `connector.parameters.metrics = [cpu cpu]: metric names must be unique`},
+		{"connector.parameters.pinned_field=machine_id", `connector.parameters.pinned_field = "machine_id": must differ from the tick, container, host, domain and metric fields`},
 		{"problem.parameters.tol=abc", `problem.parameters.tol = "abc": must be a number`},
 		{"connector.parameters.window_duration=2.5", `connector.parameters.window_duration = "2.5": must be an integer`},
 		{"problem.parameters.initial_placement=2", `problem.parameters.initial_placement = "2": true, false, 0 or 1`},

@@ -62,6 +62,7 @@ var Keys = []KeyDoc{
 	{"connector.parameters.individual_field", "container_id", "container column"},
 	{"connector.parameters.host_field", "machine_id", "host column"},
 	{"connector.parameters.domain_field", "", "optional column naming the domain"},
+	{"connector.parameters.pinned_field", "pinned", "optional column (CSV) or field (JSON) marking a container that must not move: true/false, 1/0, yes/no, empty = false; a container's newest sample decides (a later false unpins it); absent = nothing pinned by the input"},
 	{"connector.parameters.domain", placement.DefaultDomain, "domain of samples that name none"},
 	{"connector.parameters.metrics", []string{"cpu"}, "metric columns; every one counts against capacity (env/flags: comma-separated)"},
 	{"connector.parameters.sep_time", placement.DefaultSepTime, "last tick (absolute, inclusive) of the analysis period"},

@@ -97,6 +97,15 @@ func (c Config) Validate() error {
 	}
 	oneOf("problem.type", c.Problem.Type, "placement")
 	oneOf("connector.parameters.bad_input", c.Connector.Parameters.BadInput, "reject", "stop")
+	if pf := cp.PinnedField; pf != "" {
+		// The pinned column would be read as both: a metric as a boolean.
+		for _, other := range append([]string{cp.TickField, cp.IndividualField, cp.HostField, cp.DomainField}, cp.Metrics...) {
+			if pf == other {
+				bad("connector.parameters.pinned_field", pf, "must differ from the tick, container, host, domain and metric fields")
+				break
+			}
+		}
+	}
 	if l := strings.ToUpper(c.Logging.Level); l != "" {
 		oneOf("logging.level", l, LogLevels...)
 	}

@@ -79,7 +79,7 @@ func EngineParams(cfg config.Config) placement.Params {
 func UsageFields(cfg config.Config) codecs.UsageFields {
 	cp := cfg.Connector.Parameters
 	return codecs.UsageFields{Tick: cp.TickField, Individual: cp.IndividualField, Host: cp.HostField,
-		Domain: cp.DomainField, Metrics: cp.Metrics, DefaultDomain: cp.Domain}.WithDefaults()
+		Domain: cp.DomainField, Pinned: cp.PinnedField, Metrics: cp.Metrics, DefaultDomain: cp.Domain}.WithDefaults()
 }
 
 // ToReject converts a codec error into the Observer's record.

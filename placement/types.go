@@ -28,6 +28,12 @@ type Sample struct {
 	// the sample to the container's new host after a move; empty otherwise.
 	// It lets a replay compute the no-move baseline from the same stream.
 	TraceHost string `json:"trace_host,omitempty"`
+	// Pinned: the input says this container must not move (the pinned
+	// column or field, connector.parameters.pinned_field). The newest
+	// sample of a container decides: while it says pinned no policy moves
+	// the container, as if controls.pin named it; a later sample without
+	// the mark unpins it.
+	Pinned bool `json:"pinned,omitempty"`
 }
 
 // Host is a machine containers can run on, with one capacity per metric

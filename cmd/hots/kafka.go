@@ -233,6 +233,15 @@ func readTrace(path string, f codecs.UsageFields) ([]traceRecord, error) {
 			}
 			obj[m] = v
 		}
+		if h.Pinned >= 0 {
+			p, ok := codecs.ParsePinned(rec[h.Pinned])
+			if !ok {
+				return nil, fmt.Errorf("%s:%d: %s: %q is not one of true/false, 1/0, yes/no", path, line, f.Pinned, rec[h.Pinned])
+			}
+			if p { // absent means not pinned: unpinned records stay as they were
+				obj[f.Pinned] = true
+			}
+		}
 		b, err := json.Marshal(obj)
 		if err != nil {
 			return nil, err

@@ -266,6 +266,9 @@ func traceTicks(t *testing.T, trace string, cfg config.Config) []placement.TickB
 	for _, r := range rows[1:] {
 		tick, _ := strconv.ParseInt(r[col[f.Tick]], 10, 64)
 		s := placement.Sample{Domain: f.DefaultDomain, Tick: tick, Container: r[col[f.Individual]], Host: r[col[f.Host]]}
+		if i, ok := col[f.Pinned]; ok {
+			s.Pinned, _ = codecs.ParsePinned(r[i])
+		}
 		for _, m := range f.Metrics {
 			v, _ := strconv.ParseFloat(r[col[m]], 64)
 			s.Values = append(s.Values, v)
