@@ -15,7 +15,9 @@ import (
 type Controls struct {
 	// Pin: containers that never move. Each pattern is a name, a glob
 	// (path.Match: *, ?, [a-z]) or a regular expression between slashes
-	// (/^web-.*$/).
+	// (/^web-.*$/). The input pins too: a container whose newest sample
+	// has Sample.Pinned is held exactly as if a pattern named it, until a
+	// later sample of it comes without the mark.
 	Pin []string `json:"pin,omitempty"`
 	// ExcludeHosts are never a move target (cordoned, maintenance), same
 	// patterns. A Host with Cordoned set is excluded too.
@@ -173,8 +175,12 @@ func (e *Engine) excluded(h int32) bool {
 	return host.Cordoned || e.ctl.exclude.match(host.Name) || e.ctl.drain.match(host.Name)
 }
 
-// pinned: the container never moves.
+// pinned: the container never moves, because controls.pin names it or
+// because its newest sample says so (Sample.Pinned).
 func (s *state) pinned(id int32) bool {
+	if s.inputPin[id] {
+		return true
+	}
 	if len(s.e.p.Controls.Pin) == 0 {
 		return false
 	}

@@ -3,6 +3,7 @@ package placement_test
 import (
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -285,4 +286,97 @@ func TestControlsValidate(t *testing.T) {
 			t.Errorf("%+v: error %v, want one on %s", tc.c, err, tc.field)
 		}
 	}
+}
+
+// withPins copies ticks, marking pinned the samples pin says.
+func withPins(ticks []placement.TickBatch, pin func(tick int64, container string) bool) []placement.TickBatch {
+	out := make([]placement.TickBatch, len(ticks))
+	for i, tb := range ticks {
+		tb.Samples = slices.Clone(tb.Samples)
+		for k := range tb.Samples {
+			tb.Samples[k].Pinned = pin(tb.Tick, tb.Samples[k].Container)
+		}
+		out[i] = tb
+	}
+	return out
+}
+
+// TestPinnedSamples: a container whose newest sample is Pinned never
+// moves, the same as controls.pin naming it; a later unpinned sample lets
+// it move again; all-false marks change nothing.
+func TestPinnedSamples(t *testing.T) {
+	tr := testtrace.Load(t, filepath.Join(testtrace.DataDir(t), "synthetic/syn_n200"), fields("cpu"))
+	free := replayControls(t, tr, placement.Controls{})
+	movers := map[string]bool{}
+	var names []string
+	for _, m := range free.Moves {
+		if !movers[m.Container] {
+			movers[m.Container] = true
+			names = append(names, m.Container)
+		}
+	}
+	if len(names) < 3 {
+		t.Fatalf("syn_n200 moved %d containers, too few", len(names))
+	}
+	replay := func(ticks []placement.TickBatch, c placement.Controls) *placement.ReplayResult {
+		t.Helper()
+		p := synthetic()
+		p.Controls = c
+		res, err := placement.Replay("", p, tr.Hosts, ticks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+
+	t.Run("unmarked and all false equal the free run", func(t *testing.T) {
+		res := replay(withPins(tr.Ticks, func(int64, string) bool { return false }), placement.Controls{})
+		if !reflect.DeepEqual(res.Moves, free.Moves) {
+			t.Errorf("all-false pins: %d moves, free run %d", len(res.Moves), len(free.Moves))
+		}
+	})
+	t.Run("pinned throughout never moves, as controls.pin", func(t *testing.T) {
+		res := replay(withPins(tr.Ticks, func(_ int64, c string) bool { return movers[c] }), placement.Controls{})
+		for _, m := range res.Moves {
+			if movers[m.Container] {
+				t.Errorf("pinned %s moved: %+v", m.Container, m)
+			}
+		}
+		if len(res.Moves) == 0 {
+			t.Log("nothing else moved")
+		}
+		byConfig := replay(tr.Ticks, placement.Controls{Pin: names})
+		if !reflect.DeepEqual(res.Moves, byConfig.Moves) {
+			t.Errorf("pinned by the input: %d moves; by controls.pin: %d", len(res.Moves), len(byConfig.Moves))
+		}
+		if again := replay(withPins(tr.Ticks, func(_ int64, c string) bool { return movers[c] }), placement.Controls{}); !reflect.DeepEqual(again.Moves, res.Moves) {
+			t.Error("not deterministic")
+		}
+	})
+	t.Run("the newest sample decides: unpinned later, moves again", func(t *testing.T) {
+		// Pinned up to the middle of the loops, unpinned after.
+		until := free.Decisions[len(free.Decisions)/2].Tick
+		res := replay(withPins(tr.Ticks, func(tick int64, c string) bool { return movers[c] && tick <= until }), placement.Controls{})
+		later := 0
+		for _, m := range res.Moves {
+			if movers[m.Container] {
+				if m.Tick <= until {
+					t.Errorf("%s moved at tick %d while pinned (up to %d)", m.Container, m.Tick, until)
+				}
+				later++
+			}
+		}
+		if later == 0 {
+			t.Errorf("none of the %d containers moved after they were unpinned at tick %d", len(names), until)
+		}
+		// Pinned only at one loop tick: that loop leaves them alone, the
+		// next ones do not.
+		at := free.Moves[0].Tick
+		res = replay(withPins(tr.Ticks, func(tick int64, c string) bool { return movers[c] && tick == at }), placement.Controls{})
+		for _, m := range res.Moves {
+			if movers[m.Container] && m.Tick == at {
+				t.Errorf("%s moved at tick %d, its pinned tick", m.Container, at)
+			}
+		}
+	})
 }

@@ -35,11 +35,16 @@ type state struct {
 	memory []int
 	// Operator limits (controls.go): the tick each active container was
 	// first seen at, the ticks of the domain's recent moves and of each
-	// container's, and which containers are pinned.
+	// container's, and which containers controls.pin names.
 	firstSeen   map[int32]int64
 	domainMoves []int64
 	ctrMoves    map[int32][]int64
 	pinCache    map[int32]bool
+	// inputPin: the active containers whose newest sample is Pinned. It
+	// is rebuilt from every closed tick (active containers are those of
+	// the newest tick), so a snapshot need not hold it: decisions are
+	// only made in CloseTick, after the tick's samples set it.
+	inputPin map[int32]bool
 }
 
 func newState(e *Engine) *state {
@@ -54,6 +59,7 @@ func newState(e *Engine) *state {
 		firstSeen: map[int32]int64{},
 		ctrMoves:  map[int32][]int64{},
 		pinCache:  map[int32]bool{},
+		inputPin:  map[int32]bool{},
 	}
 }
 
@@ -106,12 +112,16 @@ func (e *Engine) CloseTick(b TickBatch) (*Decision, error) {
 	ct.cont = make([]int32, 0, len(rows))
 	ct.host = make([]int32, 0, len(rows))
 	ct.vals = make([]float64, 0, len(rows)*M)
+	clear(s.inputPin) // the newest sample of each container decides
 	for _, r := range rows {
 		id := ids[r]
 		if n := len(ct.cont); n > 0 && ct.cont[n-1] == id {
 			continue // duplicate (tick, container): the first one counts
 		}
 		smp := &b.Samples[r]
+		if smp.Pinned {
+			s.inputPin[id] = true
+		}
 		ct.cont = append(ct.cont, id)
 		ct.host = append(ct.host, e.hostIndex(smp.Host))
 		ct.vals = append(ct.vals, smp.Values...)
