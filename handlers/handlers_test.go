@@ -333,3 +333,46 @@ func TestWindowHandleKeepsNoPayloadViews(t *testing.T) {
 		t.Errorf("stats %+v, want 5 samples (nothing from the bad payload), 1 late, 1 duplicate", st)
 	}
 }
+
+// Pinned marks go from the input (a CSV pinned column, a JSON field) through
+// the decoder's samples and the window's closed tick, re-attributed
+// samples included.
+func TestPinnedCarriedToTheClosedTick(t *testing.T) {
+	d := &Decoder{Fields: codecs.UsageFields{Metrics: []string{"cpu"}}, Reject: func(e *codecs.RowError) { t.Errorf("reject %v", e) }}
+	b := codecs.RawBatch{Source: "u.csv", Header: []string{"timestamp", "container_id", "machine_id", "cpu", "pinned"}, Rows: []codecs.RawRow{
+		{Line: 2, Fields: []string{"1", "c_1", "n_1", "1", "true"}}, {Line: 3, Fields: []string{"1", "c_2", "n_1", "1", ""}}}}
+	p, _ := b.MarshalBinary()
+	rows := message.NewMessage("b", p)
+	rows.Metadata.Set(codecs.MetaKind, codecs.KindRows)
+	js := message.NewMessage("j", []byte(`{"timestamp":1,"container_id":"c_3","machine_id":"n_2","cpu":2,"pinned":true}`))
+	w := newReplayWindow()
+	w.decide = func(b placement.TickBatch) []placement.Move {
+		if b.Tick == 1 {
+			return []placement.Move{{Domain: "default", Tick: 1, Container: "c_1", OldHost: "n_1", NewHost: "n_2"}}
+		}
+		return nil
+	}
+	for _, m := range []*message.Message{rows, js} {
+		out, err := d.Handle(m)
+		if err != nil || len(out) != 1 {
+			t.Fatalf("decode %s: %v %v", m.UUID, out, err)
+		}
+		if err := w.Handle(out[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := w.watermark(t, 1)
+	if len(got) != 1 || len(got[0].Samples) != 3 {
+		t.Fatalf("closed %+v", got)
+	}
+	for _, s := range got[0].Samples {
+		if s.Pinned != (s.Container != "c_2") {
+			t.Errorf("%s: pinned %v", s.Container, s.Pinned)
+		}
+	}
+	w.Add([]placement.Sample{{Domain: "default", Tick: 2, Container: "c_1", Host: "n_1", Values: []float64{1}, Pinned: true}})
+	got = w.watermark(t, 2)
+	if s := got[0].Samples[0]; !s.Pinned || s.Host != "n_2" || s.TraceHost != "n_1" {
+		t.Errorf("re-attributed sample %+v, want pinned on n_2 (trace n_1)", s)
+	}
+}
