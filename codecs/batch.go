@@ -226,14 +226,14 @@ func (rd *RowBatchReader) Err() error { return rd.r.err }
 // EncodeSamples is the payload of samples and closed-tick messages: a
 // compact binary form (JSON would cost more than the whole window stage).
 // The payload is a 4-byte sample count, then per sample domain, tick
-// (varint), container, host, trace host (uvarint-length strings), one flags
-// byte (flagPinned; no other bit is valid), the value count (uvarint) and
-// the values (8 bytes each, little endian). Payloads never leave the
+// (varint), container, host, trace host (uvarint-length strings), a head
+// (uvarint: the value count times 2, plus 1 when the sample is pinned, so
+// the mark costs no byte) and the values (8 bytes each, little endian). Payloads never leave the
 // process, so the layout may change between builds.
 func EncodeSamples(ss []placement.Sample) []byte {
 	n := 4
 	for i := range ss {
-		n += 17 + len(ss[i].Domain) + len(ss[i].Container) + len(ss[i].Host) + len(ss[i].TraceHost) + 8*len(ss[i].Values)
+		n += 16 + len(ss[i].Domain) + len(ss[i].Container) + len(ss[i].Host) + len(ss[i].TraceHost) + 8*len(ss[i].Values)
 	}
 	var w SampleWriter
 	w.Reset(n)
@@ -253,31 +253,27 @@ func (w *SampleWriter) Append(s *placement.Sample) {
 	w.buf = appendString(w.buf, s.Container)
 	w.buf = appendString(w.buf, s.Host)
 	w.buf = appendString(w.buf, s.TraceHost)
-	w.buf = append(w.buf, sampleFlags(s))
-	w.appendValues(s.Values)
+	w.appendValues(s.Values, s.Pinned)
 }
 
-// Sample flags, one byte per sample.
-const (
-	flagPinned byte = 1 << iota // Sample.Pinned
-	flagsValid      = flagPinned
-)
-
-func sampleFlags(s *placement.Sample) byte {
-	if s.Pinned {
-		return flagPinned
+// valuesHead is a sample's head: its value count and its pinned mark.
+func valuesHead(nv int, pinned bool) uint64 {
+	h := uint64(nv) << 1
+	if pinned {
+		h |= 1
 	}
-	return 0
+	return h
 }
 
-// flags reads a sample's flags byte; an unknown bit is a malformed payload.
-func (r *reader) flags() byte {
-	if r.err != nil || r.off >= len(r.buf) || r.buf[r.off]&^flagsValid != 0 {
+// valuesHead reads a sample's head, checking the count against the bytes
+// left, as count does.
+func (r *reader) valuesHead() (nv int, pinned bool) {
+	h := r.uvarint()
+	if h>>1 > uint64(len(r.buf)-r.off) {
 		r.err = errShort
-		return 0
+		return 0, false
 	}
-	r.off++
-	return r.buf[r.off-1]
+	return int(h >> 1), h&1 != 0
 }
 
 // SampleWriter builds an EncodeSamples payload sample by sample.
@@ -295,8 +291,8 @@ func (w *SampleWriter) Reset(sizeHint int) {
 // Len is the number of samples written since Reset.
 func (w *SampleWriter) Len() int { return w.n }
 
-func (w *SampleWriter) appendValues(vs []float64) {
-	w.buf = binary.AppendUvarint(w.buf, uint64(len(vs)))
+func (w *SampleWriter) appendValues(vs []float64, pinned bool) {
+	w.buf = binary.AppendUvarint(w.buf, valuesHead(len(vs), pinned))
 	for _, v := range vs {
 		w.buf = binary.LittleEndian.AppendUint64(w.buf, math.Float64bits(v))
 	}
@@ -322,8 +318,8 @@ func DecodeSamples(data []byte) ([]placement.Sample, error) {
 	var vals []float64
 	for i := 0; i < n && r.err == nil; i++ {
 		s := placement.Sample{Domain: r.str(), Tick: r.varint(), Container: r.str(), Host: r.str(), TraceHost: r.str()}
-		s.Pinned = r.flags()&flagPinned != 0
-		nv := r.count()
+		nv, pinned := r.valuesHead()
+		s.Pinned = pinned
 		if nv > len(vals) {
 			vals = make([]float64, max(nv, min(1024, nv*(n-i))))
 		}
@@ -667,8 +663,8 @@ func (sr *SampleReader) Next(s *placement.Sample) bool {
 	s.Domain = r.view()
 	s.Tick = r.varint()
 	s.Container, s.Host, s.TraceHost = r.view(), r.view(), r.view()
-	s.Pinned = r.flags()&flagPinned != 0
-	nv := r.count()
+	nv, pinned := r.valuesHead()
+	s.Pinned = pinned
 	if r.err != nil || len(r.buf)-r.off < 8*nv {
 		r.err = errShort
 		return false

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -309,16 +310,23 @@ func TestBinaryBatchesRoundTrip(t *testing.T) {
 	if sr.Err() != nil {
 		t.Fatal(sr.Err())
 	}
-	// An unknown flag bit is a malformed payload: sample 0's flags byte
-	// follows domain "d", tick -3, "c", "h" and trace host "t".
-	bad := bytes.Clone(data)
-	flagAt := 4 + 2 + 1 + 2 + 2 + 2
-	if bad[flagAt] != 0 {
-		t.Fatalf("byte %d = %d, not sample 0's flags", flagAt, bad[flagAt])
+	// The mark is the low bit of the values head (count×2 + pinned), so
+	// it costs no byte: sample 0's head follows domain "d", tick -3, "c",
+	// "h" and trace host "t"; setting its bit pins it and nothing else.
+	headAt := 4 + 2 + 1 + 2 + 2 + 2
+	if data[headAt] != 2*2 {
+		t.Fatalf("byte %d = %d, not sample 0's head (2 values, unpinned)", headAt, data[headAt])
 	}
-	bad[flagAt] = 2
-	if _, err := DecodeSamples(bad); err == nil {
-		t.Error("unknown sample flag decoded without error")
+	flipped := bytes.Clone(data)
+	flipped[headAt] |= 1
+	fs, err := DecodeSamples(flipped)
+	want := slices.Clone(ss)
+	want[0].Pinned = true
+	if err != nil || !reflect.DeepEqual(fs, want) {
+		t.Errorf("pinned bit set: %+v, %v", fs, err)
+	}
+	if len(EncodeSamples(ss[2:3])) != len(EncodeSamples([]placement.Sample{{Domain: "default", Tick: 2, Container: "c3", Host: "h2", Values: []float64{0}}})) {
+		t.Error("the pinned mark costs bytes")
 	}
 	if _, err := DecodeSamples(EncodeSamples(ss)[:20]); err == nil {
 		t.Error("truncated samples decoded without error")

@@ -316,15 +316,12 @@ func (h *UsageHeader) AppendSample(w *SampleWriter, fields [][]byte) bool {
 	if !ok || !TickInRange(tick) || len(c) == 0 || len(host) == 0 {
 		return false
 	}
-	var flags byte
+	pinned := false
 	if h.Pinned >= 0 {
 		// The view never outlives the call (ParsePinned keeps nothing).
-		p, ok := ParsePinned(view(fields[h.Pinned]))
-		if !ok {
+		var ok bool
+		if pinned, ok = ParsePinned(view(fields[h.Pinned])); !ok {
 			return false
-		}
-		if p {
-			flags |= flagPinned
 		}
 	}
 	mark := len(w.buf)
@@ -336,8 +333,8 @@ func (h *UsageHeader) AppendSample(w *SampleWriter, fields [][]byte) bool {
 	w.buf = binary.AppendVarint(w.buf, tick)
 	w.buf = appendBytes(w.buf, c)
 	w.buf = appendBytes(w.buf, host)
-	w.buf = append(w.buf, 0, flags) // no trace host: the window sets it when a move applies
-	w.buf = binary.AppendUvarint(w.buf, uint64(len(h.Metrics)))
+	w.buf = append(w.buf, 0) // no trace host: the window sets it when a move applies
+	w.buf = binary.AppendUvarint(w.buf, valuesHead(len(h.Metrics), pinned))
 	for _, col := range h.Metrics {
 		v, ok := parseFloat(fields[col])
 		if !ok || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || v > MaxValue {
