@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 
@@ -32,6 +33,17 @@ type NodeMeta struct {
 type HostDomain struct {
 	Domain string
 	Where  Position
+}
+
+// ReadNodeMetaFile opens and reads a node_meta.csv with the usage fields'
+// names (ReadNodeMetaFields).
+func ReadNodeMetaFile(path string, f UsageFields) (*NodeMeta, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("node meta file: %w", err)
+	}
+	defer fh.Close()
+	return ReadNodeMetaFields(fh, path, f)
 }
 
 // ReadNodeMetaFields is ReadNodeMeta with the usage fields' names: host,

@@ -60,6 +60,16 @@ type Initial struct {
 	Domains map[string]codecs.HostDomain // host -> declared domain (node_meta's domain column)
 }
 
+// InitialFromNodeMeta is the Initial of a node_meta.csv: its hosts with
+// their capacities and declared domains.
+func InitialFromNodeMeta(path string, f codecs.UsageFields) (Initial, error) {
+	meta, err := codecs.ReadNodeMetaFile(path, f)
+	if err != nil {
+		return Initial{}, err
+	}
+	return Initial{Hosts: meta.Hosts, Domains: meta.Domains}, nil
+}
+
 // Source is a subscriber and the topics to subscribe to.
 type Source struct {
 	Subscriber message.Subscriber

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 
@@ -148,7 +147,7 @@ func New(env connectors.Env, a Args) (*Connector, error) {
 	if c.rejects, err = NewRejectsWriter(rejectsPath, env.Reject); err != nil {
 		return nil, err
 	}
-	if c.meta, err = readNodeMeta(c.metaPath, env.Fields); err != nil {
+	if c.meta, err = codecs.ReadNodeMetaFile(c.metaPath, env.Fields); err != nil {
 		c.rejects.Close()
 		return nil, err
 	}
@@ -191,15 +190,6 @@ func (c *Connector) reject(e *codecs.RowError) {
 	if c.env.BadInput == "stop" {
 		c.sub.fail(fmt.Errorf("bad input (bad_input: stop): %w", e))
 	}
-}
-
-func readNodeMeta(path string, f codecs.UsageFields) (*codecs.NodeMeta, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("node meta file: %w", err)
-	}
-	defer fh.Close()
-	return codecs.ReadNodeMetaFields(fh, path, f)
 }
 
 // Paths are the files the connector reads and writes.

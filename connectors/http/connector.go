@@ -24,14 +24,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"hots/codecs"
 	"hots/connectors"
 	"hots/connectors/webhook"
 )
@@ -189,16 +187,10 @@ func New(env connectors.Env, a Args) (*Connector, error) {
 func (c *Connector) Initial(ctx context.Context) (connectors.Initial, error) {
 	var init connectors.Initial
 	if c.metaPath != "" {
-		f, err := os.Open(c.metaPath)
-		if err != nil {
-			return init, fmt.Errorf("node meta file: %w", err)
-		}
-		meta, err := codecs.ReadNodeMeta(f, c.metaPath, c.env.Fields.Host, c.env.Fields.Metrics)
-		f.Close()
-		if err != nil {
+		var err error
+		if init, err = connectors.InitialFromNodeMeta(c.metaPath, c.env.Fields); err != nil {
 			return init, err
 		}
-		init.Hosts = meta.Hosts
 	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", c.args.Listen)

@@ -233,16 +233,10 @@ func New(env connectors.Env, a Args) (*Connector, error) {
 func (c *Connector) Initial(ctx context.Context) (connectors.Initial, error) {
 	var init connectors.Initial
 	if c.metaPath != "" {
-		f, err := os.Open(c.metaPath)
-		if err != nil {
-			return init, fmt.Errorf("node meta file: %w", err)
-		}
-		meta, err := codecs.ReadNodeMetaFields(f, c.metaPath, c.env.Fields)
-		f.Close()
-		if err != nil {
+		var err error
+		if init, err = connectors.InitialFromNodeMeta(c.metaPath, c.env.Fields); err != nil {
 			return init, err
 		}
-		init.Hosts, init.Domains = meta.Hosts, meta.Domains
 	}
 	o := c.opts
 	c.log.Info("live mode: connecting", "brokers", o.Brokers, "usage_topics", o.UsageTopics, "group", o.Group)
