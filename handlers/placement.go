@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -37,9 +40,16 @@ type Placer struct {
 	// Now is the clock for that measurement (time.Now if nil).
 	Now func() time.Time
 
+	// mu guards the maps, Hosts and the host-domain bookkeeping: ticks of
+	// different domains close at the same time (one placement shard
+	// each), while the window restores and drops engines. An engine's
+	// CloseTick runs outside it: engines are independent, and one domain
+	// has one tick in flight at a time. A leaf lock: nothing is taken
+	// under it (OnConflict runs under it and must not call back).
+	mu         sync.Mutex
 	engines    map[string]*placement.Engine
-	late       int64
-	loops      int64
+	late       atomic.Int64
+	loops      atomic.Int64
 	owners     map[string]hostOwner // host -> its domain
 	conflicts  map[[2]string]bool   // (host, other domain) reported
 	nConflicts int64
@@ -47,6 +57,12 @@ type Placer struct {
 
 // Engine returns the domain's engine, creating it.
 func (p *Placer) Engine(domain string) (*placement.Engine, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.engine(domain)
+}
+
+func (p *Placer) engine(domain string) (*placement.Engine, error) {
 	if e, ok := p.engines[domain]; ok {
 		return e, nil
 	}
@@ -61,18 +77,23 @@ func (p *Placer) Engine(domain string) (*placement.Engine, error) {
 	return e, nil
 }
 
-// Domains returns the engines by domain.
-func (p *Placer) Domains() map[string]*placement.Engine { return p.engines }
+// Domains returns the engines by domain (a copy).
+func (p *Placer) Domains() map[string]*placement.Engine {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.engines)
+}
 
 // Late is the number of ticks the engines refused as already closed.
-func (p *Placer) Late() int64 { return p.late }
+func (p *Placer) Late() int64 { return p.late.Load() }
 
 // Loops is the number of decisions.
-func (p *Placer) Loops() int64 { return p.loops }
+func (p *Placer) Loops() int64 { return p.loops.Load() }
 
-// CloseTick feeds one closed tick to its engine.
+// CloseTick feeds one closed tick to its engine. Ticks of different
+// domains may close concurrently; those of one domain must not.
 func (p *Placer) CloseTick(b placement.TickBatch) (*placement.Decision, error) {
-	e, err := p.Engine(b.Domain)
+	e, err := p.engineFor(b)
 	if err != nil {
 		return nil, err
 	}
@@ -80,26 +101,38 @@ func (p *Placer) CloseTick(b placement.TickBatch) (*placement.Decision, error) {
 	if now == nil {
 		now = time.Now
 	}
-	if err := p.claim(e, b); err != nil {
-		return nil, fmt.Errorf("domain %s tick %d: %w", b.Domain, b.Tick, err)
-	}
 	start := now()
 	d, err := e.CloseTick(b)
 	secs := now().Sub(start).Seconds()
 	if errors.Is(err, placement.ErrLateTick) {
-		p.late++ // a redelivered tick: already applied, never twice
+		p.late.Add(1) // a redelivered tick: already applied, never twice
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("domain %s tick %d: %w", b.Domain, b.Tick, err)
 	}
 	if d != nil {
-		p.loops++
+		p.loops.Add(1)
 		if p.OnDecision != nil {
 			p.OnDecision(d, secs)
 		}
 	}
 	return d, nil
+}
+
+// engineFor returns the batch's engine once the hosts its samples name
+// have their domains.
+func (p *Placer) engineFor(b placement.TickBatch) (*placement.Engine, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e, err := p.engine(b.Domain)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.claim(e, b); err != nil {
+		return nil, fmt.Errorf("domain %s tick %d: %w", b.Domain, b.Tick, err)
+	}
+	return e, nil
 }
 
 // Handle is the handler func: "tick" messages in, "decision" messages out.

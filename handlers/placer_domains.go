@@ -57,6 +57,8 @@ type hostOwner struct {
 // owner returns the host's domain, settling it from the declarations on
 // first use.
 func (p *Placer) ownerOf(host string) (hostOwner, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.initOwners()
 	o, ok := p.owners[host]
 	return o, ok
@@ -86,6 +88,12 @@ func (p *Placer) defaultDomain() string {
 // Hosts order; for the default domain, the undeclared hosts nobody
 // claimed yet become its own.
 func (p *Placer) HostsOf(domain string) []placement.Host {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.hostsOf(domain)
+}
+
+func (p *Placer) hostsOf(domain string) []placement.Host {
 	p.initOwners()
 	var out []placement.Host
 	for _, h := range p.Hosts {
@@ -103,18 +111,24 @@ func (p *Placer) HostsOf(domain string) []placement.Host {
 
 // newEngine creates a domain's engine with its hosts.
 func (p *Placer) newEngine(domain string) (*placement.Engine, error) {
-	return placement.New(domain, p.Params, p.HostsOf(domain))
+	return placement.New(domain, p.Params, p.hostsOf(domain))
 }
 
 // NewEngine creates a domain's engine with the domain's hosts (live mode
 // installs it with SetEngine).
-func (p *Placer) NewEngine(domain string) (*placement.Engine, error) { return p.newEngine(domain) }
+func (p *Placer) NewEngine(domain string) (*placement.Engine, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.newEngine(domain)
+}
 
 // Adopt settles a restored engine's hosts: those it knows a capacity of
 // become its domain's (when nobody has them yet), and the capacities
 // learnt since its checkpoint (node_meta, the nodes topic) of the
 // domain's hosts win.
 func (p *Placer) Adopt(domain string, e *placement.Engine) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.initOwners()
 	for _, h := range e.Hosts() {
 		if slices.ContainsFunc(h.Capacity, func(v float64) bool { return !(v > 0) }) {
@@ -130,7 +144,7 @@ func (p *Placer) Adopt(domain string, e *placement.Engine) error {
 			}
 		}
 	}
-	for _, h := range p.HostsOf(domain) {
+	for _, h := range p.hostsOf(domain) {
 		if err := e.SetHost(h); err != nil {
 			return err
 		}
@@ -151,9 +165,13 @@ func (p *Placer) conflict(c HostConflict) {
 }
 
 // Conflicts is the number of (host, domain) conflicts reported.
-func (p *Placer) Conflicts() int64 { return p.nConflicts }
+func (p *Placer) Conflicts() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.nConflicts
+}
 
-// claim settles the domains of the hosts a tick's samples name, before
+// claim (p.mu held) settles the domains of the hosts a tick's samples name, before
 // the engine sees the tick: an unowned host joins the batch's domain (and
 // its engine gets the capacity, if known); a host of another domain is a
 // conflict.
@@ -202,8 +220,11 @@ func (p *Placer) hostIndex(name string) int {
 // or when it is created). Live mode follows a compacted nodes topic. A
 // declaration that disagrees with the host's domain is a conflict: the
 // capacity still applies, to the host's first domain. The caller must
-// make sure no CloseTick runs concurrently.
+// make sure no CloseTick of that domain runs concurrently (its engine is
+// changed): live mode calls it under Window.WithLock.
 func (p *Placer) SetHost(h placement.Host, d codecs.HostDomain) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.initOwners()
 	if i := p.hostIndex(h.Name); i >= 0 {
 		p.Hosts[i] = h

@@ -6,6 +6,8 @@ import "hots/placement"
 // restores engines from checkpoints, and a domain that came back to this
 // instance after another owned it must not keep its stale engine.
 func (p *Placer) SetEngine(domain string, e *placement.Engine) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.engines == nil {
 		p.engines = map[string]*placement.Engine{}
 	}
@@ -13,4 +15,8 @@ func (p *Placer) SetEngine(domain string, e *placement.Engine) {
 }
 
 // DropEngine forgets a domain's engine (its state is owned elsewhere now).
-func (p *Placer) DropEngine(domain string) { delete(p.engines, domain) }
+func (p *Placer) DropEngine(domain string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.engines, domain)
+}

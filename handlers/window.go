@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -75,20 +76,57 @@ type Window struct {
 	Now         func() time.Time
 	Log         *slog.Logger
 
-	ctx     context.Context
-	mu      sync.Mutex
+	ctx context.Context
+	// Locks, in the order they are taken (never the other way round):
+	//
+	//	mu (RWMutex)  window-wide. Every record, watermark and Tick holds
+	//	              it shared for its whole handling, so records of
+	//	              different domains are handled, their ticks closed and
+	//	              checkpointed at the same time. Operations on the whole
+	//	              window hold it exclusively, which waits for every
+	//	              handling in progress and excludes them all: Assign,
+	//	              Revoke, Flush, WithLock (capacity updates) and a
+	//	              partition's eviction. Never taken twice by one
+	//	              goroutine (a shared lock taken again deadlocks behind
+	//	              a waiting writer).
+	//	domainWindow.mu  one domain: held while a record's samples are
+	//	              folded in, its ticks closed (through Emit, which waits
+	//	              for the placement and publish stages: those never
+	//	              take a window lock) and its checkpoint written. Taken
+	//	              only under mu (shared), one domain at a time: a
+	//	              goroutine never holds two. Under mu held exclusively
+	//	              nobody holds one, and domains are used without it.
+	//	domMu, posMu, pendMu, Placer's lock  leaves: held briefly,
+	//	              nothing is taken under them.
+	mu      sync.RWMutex
+	domMu   sync.Mutex // the domains map
 	domains map[string]*domainWindow
-	stats   WindowStats
-	scratch []placement.Sample // handleSamples' batch, reused
-	reader  codecs.SampleReader
-	// pending are the moves of the tick being closed, from Decided, which
-	// runs on the placement stage's goroutine; its own lock because a
-	// stopping pipeline can leave a Decided running after Emit gave up.
+	stats   windowCounts
+	bufs    sync.Pool // *readBuf: a record's decoding buffers
+	// pending are the moves of the tick being closed, per domain, from
+	// Decided, which runs on a placement stage's goroutine; its own lock
+	// because a stopping pipeline can leave a Decided running after Emit
+	// gave up.
 	pendMu  sync.Mutex
-	pending []placement.Move
-	decided bool
+	pending map[string]*pendingMoves
 
 	positions // partitions and offsets (live mode)
+}
+
+type pendingMoves struct {
+	moves   []placement.Move
+	decided bool
+}
+
+// readBuf is a record's samples read as views of its payload.
+type readBuf struct {
+	reader  codecs.SampleReader
+	scratch []placement.Sample
+}
+
+// windowCounts are the WindowStats, counted from concurrent handlings.
+type windowCounts struct {
+	samples, late, duplicates, ticks, relocated atomic.Int64
 }
 
 // WindowStats are the Window's counts.
@@ -106,6 +144,10 @@ type WindowStats struct {
 // Each container has a dense id, which makes the per-tick duplicate check
 // a bit test and a move's override a slice lookup.
 type domainWindow struct {
+	mu sync.Mutex // see Window's lock order
+	// removed: forgotten by the window while a handling waited for mu
+	// (its creation failed): look the domain up again.
+	removed   bool
 	name      string
 	open      map[int64]*openTick
 	ctrs      codecs.Symbols
@@ -179,27 +221,29 @@ func (w *Window) metrics() int { return len(w.Fields.Metrics) }
 
 // Stats returns the counts so far.
 func (w *Window) Stats() WindowStats {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.stats
+	return WindowStats{Samples: w.stats.samples.Load(), Late: w.stats.late.Load(), Duplicates: w.stats.duplicates.Load(),
+		Ticks: w.stats.ticks.Load(), Relocated: w.stats.relocated.Load()}
 }
 
 // Seen counts what the window accepted: domains, distinct containers and
 // distinct hosts (placed or recorded), summed over domains.
 func (w *Window) Seen() (domains, containers, hosts int) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, d := range w.domains {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	ds := w.domainList()
+	for _, d := range ds {
+		d.mu.Lock()
 		containers += d.ctrs.Len()
 		hosts += d.hosts.Len()
+		d.mu.Unlock()
 	}
-	return len(w.domains), containers, hosts
+	return len(ds), containers, hosts
 }
 
 // Domains is the number of domains held in memory.
 func (w *Window) Domains() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.domMu.Lock()
+	defer w.domMu.Unlock()
 	return len(w.domains)
 }
 
@@ -210,22 +254,113 @@ func (w *Window) WithLock(f func()) {
 	f()
 }
 
-// Decided is the Placer's OnDecision hook: the moves become overrides once
-// Emit returned. It runs while the window waits in Emit.
+// Decided is the Placer's OnDecision hook: the moves become overrides of
+// their domain once its Emit returned. It runs while the window waits in
+// that Emit.
 func (w *Window) Decided(d *placement.Decision) {
 	w.pendMu.Lock()
 	defer w.pendMu.Unlock()
-	w.pending = append(w.pending, d.Moves...)
-	w.decided = true
+	if w.pending == nil {
+		w.pending = map[string]*pendingMoves{}
+	}
+	pm := w.pending[d.Domain]
+	if pm == nil {
+		pm = &pendingMoves{}
+		w.pending[d.Domain] = pm
+	}
+	pm.moves = append(pm.moves, d.Moves...)
+	pm.decided = true
 }
 
-// takePending returns the moves Decided collected and forgets them.
-func (w *Window) takePending() ([]placement.Move, bool) {
+// takePending returns the moves Decided collected for a domain and
+// forgets them.
+func (w *Window) takePending(domain string) ([]placement.Move, bool) {
 	w.pendMu.Lock()
 	defer w.pendMu.Unlock()
-	moves, decided := w.pending, w.decided
-	w.pending, w.decided = nil, false
-	return moves, decided
+	pm := w.pending[domain]
+	if pm == nil {
+		return nil, false
+	}
+	delete(w.pending, domain)
+	return pm.moves, pm.decided
+}
+
+// domainList is a snapshot of the domains held.
+func (w *Window) domainList() []*domainWindow {
+	w.domMu.Lock()
+	defer w.domMu.Unlock()
+	out := make([]*domainWindow, 0, len(w.domains))
+	for _, d := range w.domains {
+		out = append(out, d)
+	}
+	return out
+}
+
+// lookup returns the named domain with its lock held (under w.mu held
+// shared). A domain not held yet is created empty and marked fresh: the
+// caller restores it, or forgets it with discard; others asking for it
+// meanwhile wait for its lock.
+func (w *Window) lookup(name string) (d *domainWindow, fresh bool) {
+	for {
+		w.domMu.Lock()
+		if w.domains == nil {
+			w.domains = map[string]*domainWindow{}
+		}
+		d = w.domains[name]
+		if d == nil {
+			d = newDomainWindow(name)
+			d.mu.Lock()
+			w.domains[d.name] = d
+			w.domMu.Unlock()
+			return d, true
+		}
+		w.domMu.Unlock()
+		d.mu.Lock()
+		if !d.removed {
+			return d, false
+		}
+		d.mu.Unlock()
+	}
+}
+
+// discard forgets a domain whose creation failed, and unlocks it.
+func (w *Window) discard(d *domainWindow) {
+	w.domMu.Lock()
+	if w.domains[d.name] == d {
+		delete(w.domains, d.name)
+	}
+	w.domMu.Unlock()
+	d.removed = true
+	d.mu.Unlock()
+}
+
+// forget drops a domain and its engine (w.mu held exclusively).
+func (w *Window) forget(name string) {
+	w.domMu.Lock()
+	if d := w.domains[name]; d != nil {
+		d.removed = true
+		delete(w.domains, name)
+	}
+	w.domMu.Unlock()
+	w.Placer.DropEngine(name)
+}
+
+// held returns a domain held in memory, or nil (w.mu held exclusively,
+// or the caller holds the domain's lock).
+func (w *Window) held(name string) *domainWindow {
+	w.domMu.Lock()
+	defer w.domMu.Unlock()
+	return w.domains[name]
+}
+
+// put installs a restored domain (w.mu held exclusively).
+func (w *Window) put(d *domainWindow) {
+	w.domMu.Lock()
+	defer w.domMu.Unlock()
+	if w.domains == nil {
+		w.domains = map[string]*domainWindow{}
+	}
+	w.domains[d.name] = d
 }
 
 func newDomainWindow(name string) *domainWindow {
@@ -294,6 +429,23 @@ type addCursor struct {
 	tick int64
 	now  time.Time
 	late int
+	// counted: samples and duplicates, for the window's counts
+	samples, dups int
+}
+
+// count adds the cursor's counts to the window's (samples too unless the
+// samples were restored, not received).
+func (w *Window) count(c *addCursor, samples bool) {
+	if samples && c.samples > 0 {
+		w.stats.samples.Add(int64(c.samples))
+	}
+	if c.dups > 0 {
+		w.stats.duplicates.Add(int64(c.dups))
+	}
+	if c.late > 0 {
+		w.stats.late.Add(int64(c.late))
+	}
+	c.samples, c.dups = 0, 0
 }
 
 // add takes one sample into an open tick of c.dw. views says its strings
@@ -303,7 +455,6 @@ type addCursor struct {
 func (w *Window) add(c *addCursor, s placement.Sample) {
 	dw := c.dw
 	if dw.hasClosed && s.Tick <= dw.closed {
-		w.stats.Late++
 		c.late++
 		return
 	}
@@ -318,7 +469,7 @@ func (w *Window) add(c *addCursor, s placement.Sample) {
 		ot.seen = ot.seen[:cap(ot.seen)]
 	}
 	if ot.seen[word]&bit != 0 {
-		w.stats.Duplicates++ // the first sample of (tick, container) wins
+		c.dups++ // the first sample of (tick, container) wins
 		return
 	}
 	ot.seen[word] |= bit
@@ -332,25 +483,35 @@ func (w *Window) add(c *addCursor, s placement.Sample) {
 	s.Values = ot.vals[n:len(ot.vals):len(ot.vals)]
 	ot.samples = append(ot.samples, s)
 	ot.ids = append(ot.ids, id)
-	w.stats.Samples++
+	c.samples++
 }
 
 // Add takes samples in, outside any message (tests, restores).
 func (w *Window) Add(ss []placement.Sample) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.mu.RLock()
+	defer w.mu.RUnlock()
 	w.addAll(ss)
 }
 
+// addAll adds samples to their domains (created empty: replay), each
+// domain under its lock (w.mu held shared).
 func (w *Window) addAll(ss []placement.Sample) {
 	var c addCursor
 	c.now = w.now()
 	for i := range ss {
 		if c.dw == nil || ss[i].Domain != c.dw.name {
-			c.dw, c.ot = w.domain(ss[i].Domain), nil
+			if c.dw != nil {
+				c.dw.mu.Unlock()
+			}
+			c.dw, _ = w.lookup(ss[i].Domain)
+			c.ot = nil
 		}
 		w.add(&c, ss[i])
 	}
+	if c.dw != nil {
+		c.dw.mu.Unlock()
+	}
+	w.count(&c, true)
 	w.lateHook(c.late)
 }
 
@@ -358,20 +519,6 @@ func (w *Window) lateHook(n int) {
 	if n > 0 && w.OnLate != nil {
 		w.OnLate(n)
 	}
-}
-
-// domain returns the domain's window, creating an empty one (replay; live
-// mode acquires domains through acquire, which restores them).
-func (w *Window) domain(name string) *domainWindow {
-	if w.domains == nil {
-		w.domains = map[string]*domainWindow{}
-	}
-	dw := w.domains[name]
-	if dw == nil {
-		dw = newDomainWindow(name)
-		w.domains[dw.name] = dw
-	}
-	return dw
 }
 
 // Handle is the handler func: samples are added; a watermark closes its
@@ -391,10 +538,16 @@ func (w *Window) Handle(msg *message.Message) error {
 		if err != nil {
 			return Permanent(fmt.Errorf("watermark: %w", err))
 		}
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		for _, name := range w.sortedDomains() {
-			if err := w.closeUpTo(w.domains[name], t); err != nil {
+		w.mu.RLock()
+		defer w.mu.RUnlock()
+		for _, d := range w.sortedDomains() {
+			d.mu.Lock()
+			var err error
+			if !d.removed {
+				err = w.closeUpTo(d, t)
+			}
+			d.mu.Unlock()
+			if err != nil {
 				return err
 			}
 		}
@@ -404,14 +557,19 @@ func (w *Window) Handle(msg *message.Message) error {
 	}
 }
 
-// readSamples reads a samples payload into the reused scratch slice, as
-// views of the payload. A malformed payload yields nothing.
-func (w *Window) readSamples(payload []byte) ([]placement.Sample, error) {
-	sr := &w.reader
-	if err := sr.ResetReuse(payload); err != nil {
-		return nil, err
+// readSamples reads a samples payload into a pooled buffer, as views of
+// the payload. A malformed payload yields nothing. The caller gives the
+// buffer back with dropScratch once done with the views.
+func (w *Window) readSamples(payload []byte) (*readBuf, []placement.Sample, error) {
+	rb, _ := w.bufs.Get().(*readBuf)
+	if rb == nil {
+		rb = &readBuf{}
 	}
-	ss := w.scratch[:0]
+	sr := &rb.reader
+	if err := sr.ResetReuse(payload); err != nil {
+		return rb, nil, err
+	}
+	ss := rb.scratch[:0]
 	for {
 		ss = append(ss, placement.Sample{})
 		if !sr.Next(&ss[len(ss)-1]) {
@@ -419,21 +577,25 @@ func (w *Window) readSamples(payload []byte) ([]placement.Sample, error) {
 			break
 		}
 	}
-	w.scratch = ss
+	rb.scratch = ss
 	if err := sr.Err(); err != nil {
-		return nil, err
+		return rb, nil, err
 	}
-	return ss, nil
+	return rb, ss, nil
 }
 
-// dropScratch forgets the views of the last payload.
-func (w *Window) dropScratch() { clear(w.scratch); w.scratch = w.scratch[:0] }
+// dropScratch forgets the views of a payload and pools the buffer.
+func (w *Window) dropScratch(rb *readBuf) {
+	clear(rb.scratch)
+	rb.scratch = rb.scratch[:0]
+	w.bufs.Put(rb)
+}
 
 func (w *Window) handleSamples(payload []byte) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	defer w.dropScratch()
-	ss, err := w.readSamples(payload)
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	rb, ss, err := w.readSamples(payload)
+	defer w.dropScratch(rb)
 	if err != nil {
 		return Permanent(err)
 	}
@@ -444,17 +606,15 @@ func (w *Window) handleSamples(payload []byte) error {
 	return nil
 }
 
-func (w *Window) sortedDomains() []string {
-	names := make([]string, 0, len(w.domains))
-	for n := range w.domains {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
+// sortedDomains is a snapshot of the domains held, by name.
+func (w *Window) sortedDomains() []*domainWindow {
+	ds := w.domainList()
+	slices.SortFunc(ds, func(a, b *domainWindow) int { return strings.Compare(a.name, b.name) })
+	return ds
 }
 
-// closeUpTo closes every open tick ≤ upTo of a domain, oldest first and
-// one at a time, so that the moves of tick t are overrides before tick
+// closeUpTo closes every open tick ≤ upTo of a domain (its lock held),
+// oldest first and one at a time, so that the moves of tick t are overrides before tick
 // t+1's samples are re-attributed; then checkpoints (with a Store).
 func (w *Window) closeUpTo(dw *domainWindow, upTo int64) error {
 	var ticks []int64
@@ -489,7 +649,7 @@ func (w *Window) closeTick(dw *domainWindow, t int64) error {
 			s := &ot.samples[i]
 			if id := ot.ids[i]; int(id) < len(dw.moved) {
 				if ov := dw.moved[id]; ov.set && placement.Reattribute(s, ov.Host, ov.After) {
-					w.stats.Relocated++
+					w.stats.relocated.Add(1)
 				}
 			}
 		}
@@ -497,8 +657,8 @@ func (w *Window) closeTick(dw *domainWindow, t int64) error {
 	delete(dw.open, t)
 	dw.closed, dw.hasClosed = t, true
 	dw.hint = len(ot.samples)
-	w.stats.Ticks++
-	w.takePending() // nothing of an earlier, failed close may apply here
+	w.stats.ticks.Add(1)
+	w.takePending(dw.name) // nothing of an earlier, failed close may apply here
 	b := placement.TickBatch{Domain: dw.name, Tick: t, Samples: ot.samples}
 	if w.OnTickClosed != nil {
 		actual, baseline := HostLoads(b.Samples, w.metrics())
@@ -517,7 +677,7 @@ func (w *Window) closeTick(dw *domainWindow, t int64) error {
 	if err != nil {
 		return err
 	}
-	moves, decided := w.takePending()
+	moves, decided := w.takePending(dw.name)
 	for _, mv := range moves {
 		if mv.Domain == dw.name && !mv.DryRun { // a dry run's moves are published, never applied
 			dw.move(mv)

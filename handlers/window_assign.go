@@ -10,7 +10,8 @@ import (
 
 // Assign is the consumer group's new assignment for this instance (called
 // after every rebalance, before any record of the new generation is
-// delivered). It
+// delivered). It holds the window exclusively (no record handled
+// meanwhile) and
 //   - forgets domains on partitions this instance no longer owns (their
 //     new owner restores them from the table),
 //   - forgets domains whose checkpoint in the table is ahead of what this
@@ -38,7 +39,7 @@ func (w *Window) Assign(claims map[string][]int32) error {
 	}
 	defer func() {
 		if w.OnOwnership != nil {
-			w.OnOwnership(len(set), len(w.domains))
+			w.OnOwnership(len(set), w.Domains())
 		}
 	}()
 	w.tracking, w.assigned, w.claims = true, true, set
@@ -49,12 +50,10 @@ func (w *Window) Assign(claims map[string][]int32) error {
 		}
 	}
 	w.posMu.Unlock()
-	for _, name := range w.sortedDomains() {
-		d := w.domains[name]
+	for _, d := range w.sortedDomains() {
 		if reason := w.stale(d, set, prev); reason != "" {
-			w.log().Info("domain released", "domain", name, "reason", reason)
-			delete(w.domains, name)
-			w.Placer.DropEngine(name)
+			w.log().Info("domain released", "domain", d.name, "reason", reason)
+			w.forget(d.name)
 		}
 	}
 	if w.Store == nil || len(set) == 0 {
@@ -71,7 +70,7 @@ func (w *Window) Assign(claims map[string][]int32) error {
 	slices.Sort(names)
 	var errs []error
 	for _, name := range names {
-		if w.domains[name] != nil {
+		if w.held(name) != nil {
 			continue
 		}
 		if err := w.restoreOwned(name, set); err != nil {
@@ -93,8 +92,8 @@ func (w *Window) Revoke(flush bool) error {
 	defer w.mu.Unlock()
 	var errs []error
 	if flush && w.assigned && w.Store != nil {
-		for _, name := range w.sortedDomains() {
-			if d := w.domains[name]; d.dirty && w.owns(d) {
+		for _, d := range w.sortedDomains() {
+			if d.dirty && w.owns(d) {
 				errs = append(errs, w.checkpoint(d))
 			}
 		}
@@ -167,12 +166,12 @@ func (w *Window) restoreOwned(name string, set map[tp]bool) error {
 			}
 		}
 	}
-	d, err := w.restore(name, cp, true)
-	if err != nil {
+	d := newDomainWindow(name)
+	if err := w.restore(d, cp, true); err != nil {
 		w.log().Error("domain not restored: checkpoint unusable", "domain", name, "err", err)
 		return nil // the first record of the domain will report it (poison)
 	}
-	w.domains[d.name] = d
+	w.put(d)
 	caught := 0
 	for _, t := range sortedKeys(cp.Offsets) {
 		for _, p := range sortedKeys(cp.Offsets[t]) {

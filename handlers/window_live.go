@@ -42,7 +42,8 @@ type tp struct {
 // positions is what the live window knows of the source's partitions.
 // tpNext and ends have their own lock: the lag metric and the
 // connector's end fetches must never wait behind a tick close (w.mu).
-// Lock order: w.mu, then posMu.
+// Lock order: w.mu, then a domain's, then posMu. tracking, assigned and
+// claims change only under w.mu held exclusively.
 type positions struct {
 	posMu  sync.Mutex
 	tpNext map[tp]int64 // per partition: offset after the last record this instance handled
@@ -65,9 +66,11 @@ type endSnap struct {
 }
 
 func (w *Window) initLive() {
+	w.domMu.Lock()
 	if w.domains == nil {
 		w.domains = map[string]*domainWindow{}
 	}
+	w.domMu.Unlock()
 	w.posMu.Lock()
 	if w.tpNext == nil {
 		w.tpNext = map[tp]int64{}
@@ -89,19 +92,16 @@ func Position(msg *message.Message) (src string, partition int32, offset int64) 
 }
 
 // handleLive folds one record's samples into their domains and closes
-// what the live rule says is due.
+// what the live rule says is due. Records of different domains are
+// handled at the same time (w.mu shared, each domain under its own lock);
+// the source gives one record of a partition at a time.
 func (w *Window) handleLive(msg *message.Message) error {
 	topic, part, off := Position(msg)
 	src := tp{topic, part}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	defer w.dropScratch()
 	start := w.now()
+	w.mu.RLock()
+	defer w.mu.RUnlock()
 	defer w.compensateStall(start)
-	ss, err := w.readSamples(msg.Payload)
-	if err != nil {
-		return Permanent(err)
-	}
 	w.initLive()
 	if off >= 0 {
 		// A gap on a partition means another instance handled records in
@@ -113,29 +113,30 @@ func (w *Window) handleLive(msg *message.Message) error {
 		}
 		w.posMu.Unlock()
 		if ok && off > next {
+			// Exclusively: no handling in progress, nobody holds a domain.
+			// The source gives no other record of src meanwhile.
+			w.mu.RUnlock()
+			w.mu.Lock()
 			w.evictPartition(src)
+			w.mu.Unlock()
+			w.mu.RLock()
 		}
+	}
+	rb, ss, err := w.readSamples(msg.Payload)
+	defer w.dropScratch(rb)
+	if err != nil {
+		return Permanent(err)
 	}
 	if w.OnSamples != nil {
 		w.OnSamples(len(ss))
 	}
 	for _, part := range byDomain(ss) {
-		d, err := w.acquire(part[0].Domain, src, off)
-		if err != nil {
-			return err
-		}
-		if off >= 0 && off < d.offsets[src.topic][src.partition] {
-			continue // already folded into the restored state
-		}
-		if err := w.implausible(d, part); err != nil {
-			return Permanent(err)
-		}
-		if err := w.foldAndClose(d, part, src, off); err != nil {
+		if err := w.handleDomain(part, src, off); err != nil {
 			return err
 		}
 	}
 	if w.OnDomains != nil {
-		w.OnDomains(len(w.domains))
+		w.OnDomains(w.Domains())
 	}
 	return nil
 }
@@ -152,19 +153,43 @@ func (w *Window) CheckTicks(samplesPayload []byte) error {
 	if err := sr.Reset(samplesPayload); err != nil {
 		return nil // malformed: the window refuses it with the reason
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.mu.RLock()
+	defer w.mu.RUnlock()
 	var s placement.Sample
 	for sr.Next(&s) {
+		w.domMu.Lock()
 		d := w.domains[s.Domain]
-		if d == nil {
-			d = &domainWindow{name: s.Domain} // a new domain has no clock, only the sign rule
+		w.domMu.Unlock()
+		var err error
+		if d == nil { // a new domain has no clock: only the sign rule
+			err = w.implausible(&domainWindow{name: s.Domain}, []placement.Sample{s})
+		} else {
+			d.mu.Lock()
+			err = w.implausible(d, []placement.Sample{s})
+			d.mu.Unlock()
 		}
-		if err := w.implausible(d, []placement.Sample{s}); err != nil {
+		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// handleDomain folds one domain's samples of a record under the domain's
+// lock (w.mu held shared).
+func (w *Window) handleDomain(part []placement.Sample, src tp, off int64) error {
+	d, err := w.acquire(part[0].Domain, src, off)
+	if err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	if off >= 0 && off < d.offsets[src.topic][src.partition] {
+		return nil // already folded into the restored state
+	}
+	if err := w.implausible(d, part); err != nil {
+		return Permanent(err)
+	}
+	return w.foldAndClose(d, part, src, off)
 }
 
 // implausible refuses a record that would move a domain's clock by
@@ -217,21 +242,27 @@ func byDomain(ss []placement.Sample) [][]placement.Sample {
 
 // compensateStall moves idle clocks forward by the time a handling was
 // blocked (a broker outage, a rebalance): samples could not arrive
-// meanwhile, so that time must not count as idle.
+// meanwhile, so that time must not count as idle. A domain being handled
+// right now (its lock taken) is not idle and is left alone: its handling
+// sets its clock.
 func (w *Window) compensateStall(start time.Time) {
 	if d := w.now().Sub(start); d > 500*time.Millisecond {
-		for _, dw := range w.domains {
-			dw.lastArrival = dw.lastArrival.Add(d)
+		for _, dw := range w.domainList() {
+			if dw.mu.TryLock() {
+				dw.lastArrival = dw.lastArrival.Add(d)
+				dw.mu.Unlock()
+			}
 		}
 	}
 }
 
+// evictPartition forgets the domains read from src (w.mu held
+// exclusively).
 func (w *Window) evictPartition(src tp) {
-	for name, d := range w.domains {
+	for _, d := range w.sortedDomains() {
 		if _, ok := d.offsets[src.topic][src.partition]; ok {
-			w.log().Info("partition came back after another owner: domain state will be restored", "domain", name, "topic", src.topic, "partition", src.partition)
-			delete(w.domains, name)
-			w.Placer.DropEngine(name)
+			w.log().Info("partition came back after another owner: domain state will be restored", "domain", d.name, "topic", src.topic, "partition", src.partition)
+			w.forget(d.name)
 		}
 	}
 }
@@ -246,6 +277,7 @@ func (w *Window) foldAndClose(d *domainWindow, ss []placement.Sample, src tp, of
 			d.clock, d.clockSet = t, true
 		}
 	}
+	w.count(&c, true)
 	w.lateHook(c.late)
 	if c.now.After(d.lastArrival) {
 		d.lastArrival = c.now
@@ -353,26 +385,34 @@ func (w *Window) readToEnd(d *domainWindow) bool {
 // Tick closes what is due by time (lateness, idleness) in every domain
 // this instance owns. Run calls it periodically.
 func (w *Window) Tick() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.mu.RLock()
+	defer w.mu.RUnlock()
 	now := w.now()
-	for _, n := range w.sortedDomains() {
-		d := w.domains[n]
-		if d == nil || !w.owns(d) {
-			continue
+	for _, d := range w.sortedDomains() {
+		d.mu.Lock()
+		err := w.tickDomain(d, now)
+		d.mu.Unlock()
+		if err != nil {
+			return err
 		}
-		if upTo, ok := w.due(d, now); ok {
-			if err := w.closeUpTo(d, upTo); err != nil {
-				return err
-			}
+	}
+	return nil
+}
+
+// tickDomain closes what is due by time in one domain (its lock held).
+func (w *Window) tickDomain(d *domainWindow, now time.Time) error {
+	if d.removed || !w.owns(d) {
+		return nil
+	}
+	if upTo, ok := w.due(d, now); ok {
+		if err := w.closeUpTo(d, upTo); err != nil {
+			return err
 		}
-		// What closed (or arrived) since the last save is saved once the
-		// interval passed, also when nothing more comes.
-		if w.Store != nil && d.dirty && w.now().Sub(d.checkpointed) >= w.Store.CheckpointEvery() {
-			if err := w.checkpoint(d); err != nil {
-				return err
-			}
-		}
+	}
+	// What closed (or arrived) since the last save is saved once the
+	// interval passed, also when nothing more comes.
+	if w.Store != nil && d.dirty && w.now().Sub(d.checkpointed) >= w.Store.CheckpointEvery() {
+		return w.checkpoint(d)
 	}
 	return nil
 }
@@ -419,8 +459,8 @@ func (w *Window) Flush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var errs []error
-	for _, name := range w.sortedDomains() {
-		if d := w.domains[name]; d.dirty && w.owns(d) {
+	for _, d := range w.sortedDomains() {
+		if d.dirty && w.owns(d) {
 			errs = append(errs, w.checkpoint(d))
 		}
 	}

@@ -91,21 +91,23 @@ func (w *Window) loadCheckpoint(name string) (cp codecs.Checkpoint, ok bool, err
 	return cp, ok, err
 }
 
-// acquire returns the domain's state, restoring it from its checkpoint
-// and catching up on the partition when this instance sees the domain (or
-// the domain on this partition) for the first time.
+// acquire returns the domain's state with its lock held (w.mu held
+// shared), restoring it from its checkpoint and catching up on the
+// partition when this instance sees the domain (or the domain on this
+// partition) for the first time. On error nothing is held.
 func (w *Window) acquire(name string, src tp, off int64) (*domainWindow, error) {
-	d := w.domains[name]
+	d, fresh := w.lookup(name)
 	caught := 0
-	if d == nil {
+	if fresh {
 		cp, ok, err := w.loadCheckpoint(name)
 		if err != nil {
+			w.discard(d)
 			return nil, err
 		}
-		if d, err = w.restore(name, cp, ok); err != nil {
+		if err = w.restore(d, cp, ok); err != nil {
+			w.discard(d)
 			return nil, fmt.Errorf("domain %s: restore: %w", name, Permanent(err))
 		}
-		w.domains[d.name] = d
 		defer func() {
 			if w.OnRestored != nil {
 				w.OnRestored(name, ok, caught)
@@ -122,6 +124,7 @@ func (w *Window) acquire(name string, src tp, off int64) (*domainWindow, error) 
 	n, err := w.catchUp(d, src, off)
 	caught += n
 	if err != nil {
+		d.mu.Unlock()
 		return nil, err
 	}
 	return d, nil
@@ -165,41 +168,40 @@ func (w *Window) catchUp(d *domainWindow, src tp, to int64) (int, error) {
 	return caught, nil
 }
 
-// restore builds a domain's window and engine from its checkpoint, or
-// new ones without (ok false).
-func (w *Window) restore(name string, cp codecs.Checkpoint, ok bool) (*domainWindow, error) {
-	d := newDomainWindow(name)
+// restore builds a new domain window's state (d, empty) and engine from
+// its checkpoint, or a new engine without (ok false).
+func (w *Window) restore(d *domainWindow, cp codecs.Checkpoint, ok bool) error {
+	name := d.name
 	d.lastArrival = w.now()
 	if !ok {
 		e, err := w.Placer.NewEngine(name)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		w.Placer.SetEngine(name, e)
-		return d, nil
+		return nil
 	}
 	var ld liveData
 	if err := decodeCheckpoint(cp.Data, &ld); err != nil {
-		return nil, err
+		return err
 	}
 	e, err := placement.Restore(ld.Engine)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// The engine's hosts stay its domain's; capacities learnt since the
 	// checkpoint (node_meta, a nodes topic) win.
 	if err := w.Placer.Adopt(name, e); err != nil {
-		return nil, err
+		return err
 	}
 	w.Placer.SetEngine(name, e)
 	c := addCursor{dw: d, now: w.now()}
-	received := w.stats.Samples
 	for _, ot := range ld.Open {
 		for i := range ot.Samples {
 			w.add(&c, ot.Samples[i])
 		}
 	}
-	w.stats.Samples = received // restored, not received: counted by their first owner
+	w.count(&c, false) // restored, not received: counted by their first owner
 	names := make([]string, 0, len(ld.Overrides))
 	for n := range ld.Overrides {
 		names = append(names, n)
@@ -222,7 +224,7 @@ func (w *Window) restore(name string, cp codecs.Checkpoint, ok bool) (*domainWin
 			d.offsets[t][p] = o
 		}
 	}
-	return d, nil
+	return nil
 }
 
 // encodeCheckpoint writes a domain's state as gzipped gob. gob because

@@ -34,7 +34,7 @@ func failOnPanic(onPanic func(*PanicError)) message.HandlerMiddleware {
 		return func(msg *message.Message) (out []*message.Message, err error) {
 			defer func() {
 				if r := recover(); r != nil {
-					pe := &PanicError{Handler: message.HandlerNameFromCtx(msg.Context()), Domain: msg.Metadata.Get(codecs.MetaDomain),
+					pe := &PanicError{Handler: stageName(message.HandlerNameFromCtx(msg.Context())), Domain: msg.Metadata.Get(codecs.MetaDomain),
 						Tick: msg.Metadata.Get(codecs.MetaTick), Value: r, Stack: debug.Stack()}
 					if onPanic != nil {
 						onPanic(pe)

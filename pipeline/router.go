@@ -78,8 +78,18 @@ func build(c routerConfig) (*router, error) {
 
 	inner := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, logger)
 	p := &router{r: r, inner: inner, ready: make(chan struct{})}
+	// The inner topics are sharded: a gochannel Publish holds its topic
+	// until every subscriber acked, so one topic per stage would let one
+	// record (or one tick) through at a time, whatever the window's locks.
+	// Records go to a window shard by source partition, ticks and
+	// decisions to a placement and publish shard by domain; each shard
+	// has its own handlers. A shard keeps its messages' order, and every
+	// source and every domain has one message in flight at a time, so the
+	// order per partition and per domain is the same as with one topic.
+	samples := newSharder(inner, shards, codecs.MetaPartition)
+	ticks := newSharder(inner, shards, codecs.MetaDomain)
 	c.window.Emit = func(msgs []*message.Message) error {
-		err := inner.Publish(TopicTicks, msgs...)
+		err := ticks.Publish(TopicTicks, msgs...)
 		// A gochannel closing under a blocked Publish returns nil without
 		// the ack: the tick's moves may not be through. Say so, or the
 		// window would count the tick closed (and checkpoint it).
@@ -88,14 +98,16 @@ func build(c routerConfig) (*router, error) {
 		}
 		return err
 	}
-	r.AddConsumerHandler("window", TopicSamples, inner, c.window.Handle)
-	r.AddHandler("placement", TopicTicks, inner, TopicDecisions, inner, c.placer.Handle)
 	sink := c.conn.Sink()
-	r.AddHandler("publish", TopicDecisions, inner, sink.Topic, sink.Publisher, handlers.PublishMoves)
+	for i := range shards {
+		r.AddConsumerHandler(shardName("window", i), shardTopic(TopicSamples, i), inner, c.window.Handle)
+		r.AddHandler(shardName("placement", i), shardTopic(TopicTicks, i), inner, TopicDecisions, ticks, c.placer.Handle)
+		r.AddHandler(shardName("publish", i), shardTopic(TopicDecisions, i), inner, sink.Topic, sink.Publisher, handlers.PublishMoves)
+	}
 	src := c.conn.Source()
 	addSources := func() {
 		for _, t := range src.Topics {
-			r.AddHandler("decode:"+t, t, src.Subscriber, TopicSamples, inner, decode(c.decoder, c.window))
+			r.AddHandler("decode:"+t, t, src.Subscriber, TopicSamples, samples, decode(c.decoder, c.window))
 		}
 	}
 	p.addSources = addSources
