@@ -1,12 +1,8 @@
 package file_test
 
 import (
-	"bufio"
-	"encoding/csv"
-	"os"
 	"testing"
 
-	"hots/codecs"
 	"hots/connectors"
 	"hots/connectors/connectortest"
 	"hots/connectors/file"
@@ -25,34 +21,11 @@ func TestConformance(t *testing.T) {
 		},
 		Published: func(t *testing.T, conn connectors.Connector) []placement.Move {
 			_, _, moves, _ := conn.(*file.Connector).Paths()
-			f, err := os.Open(moves)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			var out []placement.Move
-			sc := bufio.NewScanner(f)
-			for sc.Scan() {
-				m, err := codecs.DecodeMove(sc.Bytes())
-				if err != nil {
-					t.Fatal(err)
-				}
-				out = append(out, m)
-			}
-			return out
+			return connectortest.MovesFile(t, moves)
 		},
 		Poisoned: func(t *testing.T, conn connectors.Connector) int {
 			_, _, _, rejects := conn.(*file.Connector).Paths()
-			f, err := os.Open(rejects)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			rows, err := csv.NewReader(f).ReadAll()
-			if err != nil {
-				t.Fatal(err)
-			}
-			return len(rows) - 1 // the header
+			return len(connectortest.RejectsFile(t, rejects))
 		},
 	})
 }

@@ -1,7 +1,6 @@
 package prometheus_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/csv"
 	"math"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"hots/codecs"
 	"hots/config"
 	"hots/connectors"
 	"hots/connectors/connectortest"
@@ -51,39 +49,9 @@ func openHistory(t testing.TB, url string, metrics []string, last int64, env con
 	return conn
 }
 
-func readMoves(t testing.TB, path string) []placement.Move {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []placement.Move
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		m, err := codecs.DecodeMove(sc.Bytes())
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
+func readMoves(t testing.TB, path string) []placement.Move { return connectortest.MovesFile(t, path) }
 
-func rejectRows(t testing.TB, path string) [][]string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rows[1:]
-}
+func rejectRows(t testing.TB, path string) [][]string { return connectortest.RejectsFile(t, path) }
 
 func paths(conn connectors.Connector) (moves, rejects string) {
 	type pather interface{ Paths() (string, string) }
