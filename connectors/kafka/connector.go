@@ -201,6 +201,7 @@ type Connector struct {
 	sub    message.Subscriber
 	pub    message.Publisher
 	owner  connectors.Owner
+	claims claimSet
 
 	closeOnce sync.Once
 	closeErr  error
@@ -263,14 +264,16 @@ func (c *Connector) Initial(ctx context.Context) (connectors.Initial, error) {
 	sub, err := NewSubscriberWithHooks(o, wlog, GroupHooks{
 		Assigned: func(a Assignment) {
 			c.log.Info("partitions assigned", "generation", a.Generation, "member", a.MemberID, "claims", a.Claims)
+			all := c.claims.assign(a.Claims)
 			if c.owner != nil {
-				if err := c.owner.Assign(a.Claims); err != nil {
+				if err := c.owner.Assign(all); err != nil {
 					c.log.Error("restoring the assigned partitions' domains", "err", err)
 				}
 			}
 		},
 		Revoked: func(a Assignment) {
 			c.log.Info("partitions revoked", "generation", a.Generation)
+			c.claims.revoke(a.Claims)
 			if c.owner != nil {
 				if err := c.owner.Revoke(ctx.Err() != nil); err != nil {
 					c.log.Error("checkpoint before giving the partitions up", "err", err)
@@ -440,4 +443,39 @@ func (c *Connector) Close() error {
 		c.closeErr = errors.Join(errs...)
 	})
 	return c.closeErr
+}
+
+// claimSet is what this instance owns over all its usage topics. Each
+// topic's subscription is a group member of its own, whose session reports
+// only that topic's partitions; the window must be told the union, or one
+// topic's assignment would take the other's partitions away.
+type claimSet struct {
+	mu sync.Mutex
+	by map[string][]int32
+}
+
+// assign records the claims of one session's topics and returns the union.
+func (s *claimSet) assign(claims map[string][]int32) map[string][]int32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.by == nil {
+		s.by = map[string][]int32{}
+	}
+	for t, ps := range claims {
+		s.by[t] = append([]int32(nil), ps...)
+	}
+	out := make(map[string][]int32, len(s.by))
+	for t, ps := range s.by {
+		out[t] = append([]int32(nil), ps...)
+	}
+	return out
+}
+
+// revoke forgets the topics of a session that ended.
+func (s *claimSet) revoke(claims map[string][]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for t := range claims {
+		delete(s.by, t)
+	}
 }

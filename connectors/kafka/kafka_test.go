@@ -432,3 +432,19 @@ func TestUnreadSubscriptionDoesNotStallTheGroup(t *testing.T) {
 		t.Fatalf("b: got %q", m.Payload)
 	}
 }
+
+// With two usage topics each session reports its own topic's partitions:
+// the window is told the union, and a topic's revocation takes only its own.
+func TestClaimsOverTopicsAreMerged(t *testing.T) {
+	var s claimSet
+	got := s.assign(map[string][]int32{"a": {0, 1}})
+	got = s.assign(map[string][]int32{"b": {2}})
+	if len(got) != 2 || len(got["a"]) != 2 || len(got["b"]) != 1 {
+		t.Fatalf("union %v, want a:[0 1] b:[2]", got)
+	}
+	got["a"][0] = 9 // the caller's copy
+	s.revoke(map[string][]int32{"a": {0, 1}})
+	if got := s.assign(map[string][]int32{"b": {2, 3}}); len(got) != 1 || len(got["b"]) != 2 {
+		t.Errorf("after a's revocation and b's new assignment: %v, want b:[2 3] only", got)
+	}
+}
