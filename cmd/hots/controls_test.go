@@ -37,22 +37,7 @@ func sharedTrace(t *testing.T, name string) string {
 // window, placer, moves log, run directory) with extra flags.
 func runSyn200(t *testing.T, extra ...string) (string, *rundir.Summary, []placement.Move) {
 	t.Helper()
-	data := sharedTrace(t, "synthetic/syn_n200")
-	out := filepath.Join(t.TempDir(), "run")
-	args := append([]string{"run", "--data", data, "--out", out, "--metrics", "cpu", "--sep-time", "33", "--window", "10",
-		"--tick-increment", "5", "--tol-move", "0.5", "--initial-placement=false"}, extra...)
-	if err := dispatch(context.Background(), args, io.Discard, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	s, err := rundir.ReadSummary(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	moves, err := rundir.ReadMoves(filepath.Join(out, "moves.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out, s, moves
+	return runTrace(t, sharedTrace(t, "synthetic/syn_n200"), extra...)
 }
 
 // TestControlsPipeline: the controls hold end to end on a shared trace,

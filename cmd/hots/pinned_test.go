@@ -54,7 +54,8 @@ func pinnedTrace(t *testing.T, col string, cell func(tick int64, container strin
 	return dir
 }
 
-// runTrace is runSyn200 on another folder.
+// runTrace replays a trace folder through the whole pipeline (file
+// connector, window, placer, moves log, run directory) with extra flags.
 func runTrace(t *testing.T, data string, extra ...string) (string, *rundir.Summary, []placement.Move) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "run")
