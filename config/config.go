@@ -192,4 +192,5 @@ type Service struct {
 	// StallAfter: how long a service whose input has lag may close no
 	// tick before /readyz fails (/healthz at three times it).
 	StallAfter string `koanf:"stall_after" json:"stall_after"`
+	Pprof      bool   `koanf:"pprof" json:"pprof"` // Go's profiler under /debug/pprof/ on http_addr
 }

@@ -81,6 +81,7 @@ var Keys = []KeyDoc{
 
 	{"service.http_addr", "", "live mode: address of health, readiness and /metrics; empty = off"},
 	{"service.stall_after", "60s", "live mode: /readyz fails when the input has lag and no tick closed for this long, or no partition end could be fetched for this long; /healthz at three times it"},
+	{"service.pprof", false, "live mode: also serve Go's profiler under /debug/pprof/ on http_addr (CPU and heap profiles of a running service)"},
 
 	{"controls.pin", []string{}, "containers that never move: names, globs (`web-*`) or regular expressions between slashes (`/^db-[0-9]+$/`); env/flags: comma-separated"},
 	{"controls.exclude_hosts", []string{}, "hosts that are never a move target (cordoned, maintenance), same patterns; live mode also excludes a host whose nodes record says `schedulable: false`"},

@@ -1,8 +1,13 @@
 package integration
 
 import (
+	"cmp"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -13,6 +18,7 @@ import (
 // the last closed in every domain), tick close to moves published, engine
 // loop time, checkpoint time and size, heap. It only logs (no timed
 // assertion); run it with HOTSIT_FIGURES=1 go test -run Figures -v ./integration.
+// HOTSIT_PROFILE=dir also writes the service's CPU profile of each case there.
 func TestKafkaFigures(t *testing.T) {
 	if os.Getenv("HOTSIT_FIGURES") == "" {
 		t.Skip("figures only: set HOTSIT_FIGURES=1")
@@ -40,13 +46,15 @@ func kafkaFigures(t *testing.T, domains, containers int, batch string) {
 	addr := b.Addrs()[0]
 	cfg := writeConfig(t, t.TempDir(), tr, addr, "", "")
 	svc := startService(t, cfg, "svc", true)
-	heapBefore := svc.metric("go_memstats_heap_inuse_bytes")
+	heapBefore, cpuBefore := svc.metric("go_memstats_heap_inuse_bytes"), svc.metric("process_cpu_seconds_total")
+	stopProfile := svc.cpuProfile(t, os.Getenv("HOTSIT_PROFILE"))
 	start := time.Now()
 	produce(t, cfg, tr, addr, 0, "--batch", batch)
 	produced := time.Since(start)
 	want := float64(domains * (ticks - 1))
 	waitFor(t, 600*time.Second, "all but the last tick closed", func() bool { return svc.metric("hots_ticks_closed_total") >= want })
 	el := time.Since(start)
+	stopProfile()
 	samples := svc.metric("hots_samples_in_total")
 	sum, cnt := svc.metric("hots_tick_close_to_publish_seconds_sum"), svc.metric("hots_tick_close_to_publish_seconds_count")
 	lsum, lcnt := svc.metric("hots_loop_latency_seconds_sum"), svc.metric("hots_loop_latency_seconds_count")
@@ -58,5 +66,38 @@ func kafkaFigures(t *testing.T, domains, containers int, batch string) {
 		1000*sum/cnt, cnt, 1000*lsum/lcnt, lcnt, svc.metric("hots_moves_total"))
 	t.Logf("checkpoints: %.0f, mean %.1f ms, mean %.0f KB; wall time in checkpoints %.2fs",
 		ccnt, 1000*csum/ccnt, bsum/ccnt/1e3, csum)
+	cpu := svc.metric("process_cpu_seconds_total") - cpuBefore
+	t.Logf("service CPU: %.2fs (%.0f%% of one core over the run), %.1f µs per sample", cpu, 100*cpu/el.Seconds(), 1e6*cpu/samples)
 	t.Logf("heap in use: %.1f MB before, %.1f MB holding the domains", heapBefore/1e6, svc.metric("go_memstats_heap_inuse_bytes")/1e6)
+}
+
+// cpuProfile starts a CPU profile of the service's first seconds under
+// load (dir empty: none) and returns what waits for it and writes it to
+// dir/<test>.pprof: pprof's endpoint profiles for a fixed time only.
+func (s *service) cpuProfile(t *testing.T, dir string) func() {
+	if dir == "" {
+		return func() {}
+	}
+	secs := cmp.Or(os.Getenv("HOTSIT_PROFILE_SECONDS"), "3")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, err := http.Get("http://" + s.http + "/debug/pprof/profile?seconds=" + secs)
+		if err != nil {
+			t.Errorf("profile: %v", err)
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("%s: %s", resp.Status, body)
+		}
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+".pprof"), body, 0o644)
+		}
+		if err != nil {
+			t.Errorf("profile: %v", err)
+		}
+	}()
+	return func() { <-done }
 }

@@ -188,7 +188,7 @@ func startService(t testing.TB, cfgPath, name string, waitReady bool) *service {
 		t.Fatal(err)
 	}
 	s.cmd = exec.Command(hotsBin, "run", "--config", cfgPath)
-	s.cmd.Env = append(os.Environ(), "HOTS_SERVICE__HTTP_ADDR="+s.http)
+	s.cmd.Env = append(os.Environ(), "HOTS_SERVICE__HTTP_ADDR="+s.http, "HOTS_SERVICE__PPROF="+strconv.FormatBool(os.Getenv("HOTSIT_PROFILE") != ""))
 	s.cmd.Stdout, s.cmd.Stderr = lf, lf
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)

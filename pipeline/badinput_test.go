@@ -172,7 +172,7 @@ func TestRouterPoisonsUndecodableRecords(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	rec := &Recorder{}
-	svc, _ := NewService("", 0, nil)
+	svc, _ := NewService(ServiceOptions{}, nil)
 	type ran struct {
 		res *Result
 		err error

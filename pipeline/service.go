@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -54,11 +55,23 @@ type Service struct {
 	lagBy      map[string]int64
 }
 
-// NewService returns the metrics; with a non-empty addr it also serves
-// them, with health and readiness, until Close. stallAfter is how long a
-// service with input lag may close no tick before readiness fails (0 =
-// 60 s); /healthz fails after three times that.
-func NewService(addr string, stallAfter time.Duration, log *slog.Logger) (*Service, error) {
+// ServiceOptions say where and what the service serves.
+type ServiceOptions struct {
+	// Addr: with it empty the metrics are kept but nothing is served.
+	Addr string
+	// StallAfter is how long a service with input lag may close no tick
+	// before readiness fails (0 = 60 s); /healthz fails after three times
+	// that.
+	StallAfter time.Duration
+	// Pprof also serves Go's profiler under /debug/pprof/: off by default,
+	// since a profile is a heavy request anyone reaching the port can make.
+	Pprof bool
+}
+
+// NewService returns the metrics; with an address it also serves them,
+// with health and readiness, until Close.
+func NewService(o ServiceOptions, log *slog.Logger) (*Service, error) {
+	addr, stallAfter := o.Addr, o.StallAfter
 	if stallAfter <= 0 {
 		stallAfter = time.Minute
 	}
@@ -121,6 +134,13 @@ func NewService(addr string, stallAfter time.Duration, log *slog.Logger) (*Servi
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	if o.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("service.http_addr: %w", err)

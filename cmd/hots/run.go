@@ -219,7 +219,7 @@ func serve(ctx context.Context, cfg config.Config, dec *connectors.Decoded, env 
 	}
 	defer conn.Close()
 	stall, _ := time.ParseDuration(cfg.Service.StallAfter) // validated by config
-	svc, err := pipeline.NewService(cfg.Service.HTTPAddr, stall, log)
+	svc, err := pipeline.NewService(pipeline.ServiceOptions{Addr: cfg.Service.HTTPAddr, StallAfter: stall, Pprof: cfg.Service.Pprof}, log)
 	if err != nil {
 		return err
 	}

@@ -187,7 +187,7 @@ func runToEnd(t *testing.T, h Harness, cfg config.Config, trace string, ticks in
 	ctx, cancel := context.WithTimeout(context.Background(), h.Timeout)
 	defer cancel()
 	rec := &pipeline.Recorder{}
-	svc, err := pipeline.NewService("", 0, nil)
+	svc, err := pipeline.NewService(pipeline.ServiceOptions{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -444,7 +444,7 @@ func cancelEnds(t *testing.T, h Harness) {
 	cfg := Config()
 	conn, _ := h.Open(t, Trace(t), env(t, cfg))
 	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := pipeline.NewService("", 0, nil)
+	svc, err := pipeline.NewService(pipeline.ServiceOptions{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

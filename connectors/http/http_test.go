@@ -44,7 +44,7 @@ func start(t *testing.T, args httpconn.Args) *running {
 	}
 	t.Cleanup(func() { conn.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := pipeline.NewService("", 0, nil)
+	svc, err := pipeline.NewService(pipeline.ServiceOptions{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
