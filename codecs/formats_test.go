@@ -3,6 +3,7 @@ package codecs
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"slices"
@@ -428,5 +429,38 @@ func TestReadNodeMetaDomains(t *testing.T) {
 	f.Domain = "cluster" // no such column: every host undeclared
 	if nm, err = ReadNodeMetaFields(strings.NewReader(in), "meta.csv", f); err != nil || nm.Domains != nil {
 		t.Errorf("without the column: domains %v err %v, want none", nm.Domains, err)
+	}
+}
+
+// BenchmarkDecodeSamplesJSON decodes the records hots produce writes: one
+// sample per message, and upstream's batch of 500.
+func BenchmarkDecodeSamplesJSON(b *testing.B) {
+	rec := func(i int) string {
+		return fmt.Sprintf(`{"timestamp":%d,"container_id":"container_%d","machine_id":"node_%d","cpu":%.4f}`, i%24, i, i%100, float64(i%97)/7)
+	}
+	recs := make([]string, 500)
+	for i := range recs {
+		recs[i] = rec(i)
+	}
+	for _, c := range []struct {
+		name    string
+		payload string
+		samples int
+	}{
+		{"record", rec(7), 1},
+		{"batch500", `{"domain":"d","containers":[` + strings.Join(recs, ",") + `]}`, 500},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			data := []byte(c.payload)
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				ss, err := DecodeSamplesJSON(data, Position{Source: "u"}, "", UsageFields{})
+				if err != nil || len(ss) != c.samples {
+					b.Fatal(len(ss), err)
+				}
+			}
+			b.ReportMetric(float64(c.samples*b.N)/b.Elapsed().Seconds(), "samples/s")
+		})
 	}
 }

@@ -1,10 +1,10 @@
 package codecs
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"strconv"
+
+	"github.com/valyala/fastjson"
 
 	"hots/placement"
 )
@@ -28,37 +28,49 @@ func DecodeSamplesJSON(data []byte, pos Position, key string, f UsageFields) ([]
 	fail := func(field, value, reason string) error {
 		return &RowError{Position: pos, Field: field, Value: value, Reason: reason, Raw: clip(string(data), 512)}
 	}
-	var top map[string]json.RawMessage
-	if err := unmarshalNumber(data, &top); err != nil {
+	// fastjson, not encoding/json: decoding was half of a service's CPU
+	// with batches (a map of raw messages per record, a reflective decode
+	// per field). Its values point into the parser, so every string kept
+	// is copied out before the parser goes back to the pool.
+	p := jsonParsers.Get()
+	defer jsonParsers.Put(p)
+	top, err := p.ParseBytes(data)
+	if err == nil && top.Type() != fastjson.TypeObject {
+		err = fmt.Errorf("a JSON %s", top.Type())
+	}
+	if err != nil {
 		return nil, fail("", "", "not a JSON object: "+err.Error())
 	}
 	domain := key
-	if raw, ok := top[domainKey]; ok {
-		var d string
-		if err := json.Unmarshal(raw, &d); err != nil {
-			return nil, fail(domainKey, string(raw), "domain is not a string")
+	if raw := top.Get(domainKey); raw != nil {
+		d, err := raw.StringBytes()
+		if err != nil {
+			return nil, fail(domainKey, raw.String(), "domain is not a string")
 		}
-		if d != "" {
-			domain = d
+		if len(d) != 0 {
+			domain = string(d)
 		}
 	}
 	if domain == "" {
 		domain = f.DefaultDomain
 	}
-	batch, isBatch := top["containers"]
-	if !isBatch {
+	batch := top.Get("containers")
+	if batch == nil {
 		s, err := decodeRecord(top, "", domain, domainKey, f, fail)
 		if err != nil {
 			return nil, err
 		}
 		return []placement.Sample{s}, nil
 	}
-	var recs []map[string]json.RawMessage
-	if err := unmarshalNumber(batch, &recs); err != nil {
+	recs, err := batch.Array()
+	if err != nil {
 		return nil, fail("containers", "", "not an array of objects: "+err.Error())
 	}
 	out := make([]placement.Sample, 0, len(recs))
 	for i, r := range recs {
+		if r.Type() != fastjson.TypeObject && r.Type() != fastjson.TypeNull {
+			return nil, fail("containers", "", "not an array of objects: element "+strconv.Itoa(i)+" is a JSON "+r.Type().String())
+		}
 		s, err := decodeRecord(r, "containers["+strconv.Itoa(i)+"].", domain, domainKey, f, fail)
 		if err != nil {
 			return nil, err
@@ -68,63 +80,52 @@ func DecodeSamplesJSON(data []byte, pos Position, key string, f UsageFields) ([]
 	return out, nil
 }
 
-func unmarshalNumber(b []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	if err := d.Decode(v); err != nil {
-		return err
-	}
-	if d.More() {
-		return fmt.Errorf("trailing data after the JSON value")
-	}
-	return nil
-}
+var jsonParsers fastjson.ParserPool
 
-func decodeRecord(r map[string]json.RawMessage, prefix, domain, domainKey string, f UsageFields,
+func decodeRecord(r *fastjson.Value, prefix, domain, domainKey string, f UsageFields,
 	fail func(field, value, reason string) error) (placement.Sample, error) {
-	if r == nil {
+	if r.Type() == fastjson.TypeNull {
 		return placement.Sample{}, fail(prefix, "null", "record is null")
 	}
 	str := func(k string) (string, error) {
-		raw, ok := r[k]
-		if !ok {
+		raw := r.Get(k)
+		if raw == nil {
 			return "", fail(prefix+k, "", "missing field")
 		}
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return "", fail(prefix+k, string(raw), "not a string")
+		s, err := raw.StringBytes()
+		if err != nil {
+			return "", fail(prefix+k, raw.String(), "not a string")
 		}
-		if s == "" {
+		if len(s) == 0 {
 			return "", fail(prefix+k, "", "empty")
 		}
-		return s, nil
+		return string(s), nil
 	}
 	s := placement.Sample{Domain: domain}
-	if raw, ok := r[domainKey]; ok && prefix != "" {
-		var d string
-		if json.Unmarshal(raw, &d) == nil && d != "" {
-			s.Domain = d
+	if raw := r.Get(domainKey); raw != nil && prefix != "" {
+		if d, err := raw.StringBytes(); err == nil && len(d) != 0 {
+			s.Domain = string(d)
 		}
 	}
-	rawTick, ok := r[f.Tick]
-	if !ok {
+	rawTick := r.Get(f.Tick)
+	if rawTick == nil {
 		return s, fail(prefix+f.Tick, "", "missing field")
 	}
-	var num json.Number
-	if err := unmarshalNumber(rawTick, &num); err != nil {
-		// Upstream writes ticks as strings in places (spec 6.6); accept "12".
-		var str string
-		if json.Unmarshal(rawTick, &str) != nil {
-			return s, fail(prefix+f.Tick, string(rawTick), "tick is not an integer")
-		}
-		num = json.Number(str)
+	var num []byte
+	switch rawTick.Type() {
+	case fastjson.TypeNumber:
+		num = rawTick.MarshalTo(nil) // the number as written
+	case fastjson.TypeString:
+		num = rawTick.GetStringBytes() // upstream writes ticks as strings in places (spec 6.6): accept "12"
+	default:
+		return s, fail(prefix+f.Tick, rawTick.String(), "tick is not an integer")
 	}
 	t, err := strconv.ParseInt(string(num), 10, 64)
 	if err != nil {
-		return s, fail(prefix+f.Tick, string(rawTick), "tick is not an integer")
+		return s, fail(prefix+f.Tick, rawTick.String(), "tick is not an integer")
 	}
 	if !TickInRange(t) {
-		return s, fail(prefix+f.Tick, string(rawTick), tickRangeReason)
+		return s, fail(prefix+f.Tick, rawTick.String(), tickRangeReason)
 	}
 	s.Tick = t
 	if s.Container, err = str(f.Individual); err != nil {
@@ -133,27 +134,26 @@ func decodeRecord(r map[string]json.RawMessage, prefix, domain, domainKey string
 	if s.Host, err = str(f.Host); err != nil {
 		return s, err
 	}
-	if raw, ok := r[f.Pinned]; ok {
+	if raw := r.Get(f.Pinned); raw != nil {
 		p, ok := jsonPinned(raw)
 		if !ok {
-			return s, fail(prefix+f.Pinned, string(raw), pinnedReason)
+			return s, fail(prefix+f.Pinned, raw.String(), pinnedReason)
 		}
 		s.Pinned = p
 	}
 	s.Values = make([]float64, len(f.Metrics))
+	var buf [32]byte
 	for i, m := range f.Metrics {
-		raw, ok := r[m]
-		if !ok {
+		raw := r.Get(m)
+		if raw == nil {
 			return s, fail(prefix+m, "", "missing metric")
 		}
-		var n json.Number
-		// json.Number would take "1" (quoted) too; a metric must be a number.
-		if err := unmarshalNumber(raw, &n); err != nil || bytes.HasPrefix(bytes.TrimSpace(raw), []byte(`"`)) {
-			return s, fail(prefix+m, string(raw), "metric is not a number")
+		if raw.Type() != fastjson.TypeNumber { // a quoted "1" is not a number
+			return s, fail(prefix+m, raw.String(), "metric is not a number")
 		}
-		v, err := strconv.ParseFloat(string(n), 64)
+		v, err := strconv.ParseFloat(string(raw.MarshalTo(buf[:0])), 64)
 		if reason := metricProblem(v, err); reason != "" {
-			return s, fail(prefix+m, string(raw), reason)
+			return s, fail(prefix+m, raw.String(), reason)
 		}
 		s.Values[i] = v
 	}
@@ -162,16 +162,21 @@ func decodeRecord(r map[string]json.RawMessage, prefix, domain, domainKey string
 
 // jsonPinned reads a pinned field: a JSON boolean, 0 or 1, null (false) or
 // a string ParsePinned accepts.
-func jsonPinned(raw json.RawMessage) (pinned, ok bool) {
-	switch v := string(bytes.TrimSpace(raw)); v {
-	case "true", "1":
+func jsonPinned(raw *fastjson.Value) (pinned, ok bool) {
+	switch raw.Type() {
+	case fastjson.TypeTrue:
 		return true, true
-	case "false", "0", "null":
+	case fastjson.TypeFalse, fastjson.TypeNull:
 		return false, true
+	case fastjson.TypeNumber:
+		switch raw.String() {
+		case "1":
+			return true, true
+		case "0":
+			return false, true
+		}
+	case fastjson.TypeString:
+		return ParsePinned(string(raw.GetStringBytes()))
 	}
-	var str string
-	if json.Unmarshal(raw, &str) != nil {
-		return false, false
-	}
-	return ParsePinned(str)
+	return false, false
 }

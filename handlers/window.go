@@ -163,8 +163,12 @@ type domainWindow struct {
 	hasClosed bool
 
 	// Live mode: arrival times, offsets covered, checkpoint state.
-	clock       int64 // newest tick accepted (clockSet: any)
-	clockSet    bool
+	clock    int64 // newest tick accepted (clockSet: any)
+	clockSet bool
+	// seen is clock for readers that do not take mu (the decode stage's
+	// far-future check, which must not wait for a tick close): noClock
+	// while unset.
+	seen        atomic.Int64
 	lastArrival time.Time
 	offsets     map[string]map[int32]int64
 	checked     map[tp]bool
@@ -364,8 +368,10 @@ func (w *Window) put(d *domainWindow) {
 }
 
 func newDomainWindow(name string) *domainWindow {
-	return &domainWindow{name: strings.Clone(name), open: map[int64]*openTick{}, prev: -1,
+	d := &domainWindow{name: strings.Clone(name), open: map[int64]*openTick{}, prev: -1,
 		offsets: map[string]map[int32]int64{}, checked: map[tp]bool{}}
+	d.seen.Store(noClock)
+	return d
 }
 
 // container returns the container's id, interning a new name (trying

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -153,22 +154,16 @@ func (w *Window) CheckTicks(samplesPayload []byte) error {
 	if err := sr.Reset(samplesPayload); err != nil {
 		return nil // malformed: the window refuses it with the reason
 	}
-	w.mu.RLock()
-	defer w.mu.RUnlock()
 	var s placement.Sample
 	for sr.Next(&s) {
 		w.domMu.Lock()
 		d := w.domains[s.Domain]
 		w.domMu.Unlock()
-		var err error
-		if d == nil { // a new domain has no clock: only the sign rule
-			err = w.implausible(&domainWindow{name: s.Domain}, []placement.Sample{s})
-		} else {
-			d.mu.Lock()
-			err = w.implausible(d, []placement.Sample{s})
-			d.mu.Unlock()
+		clock := int64(noClock) // a new domain has no clock: only the sign rule
+		if d != nil {
+			clock = d.seen.Load()
 		}
-		if err != nil {
+		if err := w.implausibleAt(s.Domain, clock, []placement.Sample{s}); err != nil {
 			return err
 		}
 	}
@@ -197,14 +192,25 @@ func (w *Window) handleDomain(part []placement.Sample, src tp, off int64) error 
 // newest tick the domain accepted. The record is poisoned whole, before
 // anything of it is folded in.
 func (w *Window) implausible(d *domainWindow, ss []placement.Sample) error {
+	clock := int64(noClock)
+	if d.clockSet {
+		clock = d.clock
+	}
+	return w.implausibleAt(d.name, clock, ss)
+}
+
+// noClock is the clock of a domain that accepted no tick yet.
+const noClock = math.MinInt64
+
+func (w *Window) implausibleAt(domain string, clock int64, ss []placement.Sample) error {
 	for i := range ss {
 		t := ss[i].Tick
 		if t < 0 {
-			return fmt.Errorf("domain %s: tick %d of container %q is negative", d.name, t, ss[i].Container)
+			return fmt.Errorf("domain %s: tick %d of container %q is negative", domain, t, ss[i].Container)
 		}
-		if w.Rule.MaxTickJump > 0 && d.clockSet && t-d.clock > w.Rule.MaxTickJump {
+		if w.Rule.MaxTickJump > 0 && clock != noClock && t-clock > w.Rule.MaxTickJump {
 			return fmt.Errorf("domain %s: tick %d of container %q is %d ticks ahead of the domain's clock (tick %d): more than the %d allowed (kafka.max_tick_jump)",
-				d.name, t, ss[i].Container, t-d.clock, d.clock, w.Rule.MaxTickJump)
+				domain, t, ss[i].Container, t-clock, clock, w.Rule.MaxTickJump)
 		}
 	}
 	return nil
@@ -276,6 +282,9 @@ func (w *Window) foldAndClose(d *domainWindow, ss []placement.Sample, src tp, of
 		if t := ss[i].Tick; !d.clockSet || t > d.clock {
 			d.clock, d.clockSet = t, true
 		}
+	}
+	if d.clockSet {
+		d.seen.Store(d.clock)
 	}
 	w.count(&c, true)
 	w.lateHook(c.late)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -138,5 +139,52 @@ func TestLiveWindowDomainsCloseInParallel(t *testing.T) {
 	}
 	if s := w.Stats(); s.Samples != 4*records || s.Ticks != serial.Stats().Ticks {
 		t.Errorf("stats %+v, one at a time %+v", s, serial.Stats())
+	}
+}
+
+// The decode stage's far-future check reads a domain's clock without its
+// lock: it answers while a tick of that domain is closing (the lock held
+// inside Emit), and it applies the rule against the newest tick folded.
+func TestCheckTicksDoesNotWaitForACloseAndKeepsTheRule(t *testing.T) {
+	inEmit, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	w, _ := parallelRig(&memStore{m: map[string]codecs.Checkpoint{}}, func(string, int64) {
+		once.Do(func() { close(inEmit); <-release })
+	})
+	w.Rule.MaxTickJump = 10
+	closing := make(chan error, 1)
+	go func() {
+		var err error
+		for i := 0; i < 2*3 && err == nil; i++ { // ticks 0 and 1: tick 0 closes on tick 1's first sample
+			err = w.Handle(domainRecord(t, w, 0, i))
+		}
+		closing <- err
+	}()
+	<-inEmit
+	payload := func(tick int64) []byte {
+		return codecs.EncodeSamples([]placement.Sample{{Domain: "d0", Tick: tick, Container: "c0", Host: "d0-n1", Values: []float64{1}}})
+	}
+	for _, tc := range []struct {
+		tick int64
+		bad  string
+	}{
+		{1 + 10, ""},
+		{1 + 11, "ticks ahead of the domain's clock (tick 1)"},
+		{-1, "is negative"},
+	} {
+		done := make(chan error, 1)
+		go func() { done <- w.CheckTicks(payload(tc.tick)) }()
+		select {
+		case err := <-done:
+			if got := fmt.Sprint(err); (tc.bad == "") != (err == nil) || (tc.bad != "" && !strings.Contains(got, tc.bad)) {
+				t.Errorf("tick %d: CheckTicks = %v, want %q", tc.tick, err, tc.bad)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("tick %d: CheckTicks waited for the tick close", tc.tick)
+		}
+	}
+	close(release)
+	if err := <-closing; err != nil {
+		t.Fatal(err)
 	}
 }

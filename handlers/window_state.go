@@ -218,6 +218,9 @@ func (w *Window) restore(d *domainWindow, cp codecs.Checkpoint, ok bool) error {
 			d.clock, d.clockSet = ot.Tick, true
 		}
 	}
+	if d.clockSet {
+		d.seen.Store(d.clock)
+	}
 	for t, ps := range cp.Offsets {
 		d.offsets[t] = map[int32]int64{}
 		for p, o := range ps {

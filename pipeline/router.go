@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
@@ -50,8 +49,7 @@ type router struct {
 // survived the retries is set aside, never dropped nor blocking), bounded
 // retry that skips permanent errors, recoverer.
 func build(c routerConfig) (*router, error) {
-	// Watermill logs every handler start and stop at info: debug for us.
-	logger := watermill.NewSlogLoggerWithLevelMapping(c.log, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	logger := connectors.WatermillLogger(c.log)
 	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, logger)
 	if err != nil {
 		return nil, err

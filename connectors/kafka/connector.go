@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"hots/codecs"
@@ -256,7 +255,7 @@ func (c *Connector) Initial(ctx context.Context) (connectors.Initial, error) {
 	if c.client, err = newSaramaClient(ctx, o); err != nil {
 		return init, err
 	}
-	wlog := watermill.NewSlogLoggerWithLevelMapping(c.log, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	wlog := connectors.WatermillLogger(c.log)
 	// The group session tells the window which partitions this instance
 	// owns: on assignment it restores their checkpointed domains (before
 	// any record is delivered), on revocation it stops idle closes, and
