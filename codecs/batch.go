@@ -15,7 +15,7 @@ import (
 // it is not listed for with a permanent error (poison, never dropped).
 //
 //	stage      reads                                         writes
-//	decode     rows, watermark, json (or no kind: a record)  samples, watermark
+//	decode     rows, watermark, json, records (or no kind)   samples, watermark
 //	window     samples, watermark                            tick (one per closed domain tick)
 //	placement  tick                                          decision (only when it has moves)
 //	publish    decision                                      move (one per move, to the sink)

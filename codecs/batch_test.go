@@ -1,6 +1,7 @@
 package codecs
 
 import (
+	"maps"
 	"math"
 	"reflect"
 	"strconv"
@@ -115,6 +116,32 @@ func TestSymbolsInternAfter(t *testing.T) {
 				t.Fatalf("round %d %q: InternAfter %d (%q), Intern %d", round, n, got, a.Name(got), want)
 			}
 			prev = got
+		}
+	}
+}
+
+func TestRecordsRoundTrip(t *testing.T) {
+	in := []SourceRecord{
+		{UUID: "u/0/7", Metadata: map[string]string{MetaSource: "usage", MetaOffset: "7", "h": ""}, Payload: []byte(`{"timestamp":1}`)},
+		{UUID: "", Metadata: map[string]string{}, Payload: nil},
+		{UUID: "x", Metadata: map[string]string{MetaOffset: "9"}, Payload: []byte{0, 0xff, 1}},
+	}
+	b := EncodeRecords(in)
+	got, err := DecodeRecords(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(in) {
+		t.Fatalf("%d records back, want %d", len(got), len(in))
+	}
+	for i := range in {
+		if got[i].UUID != in[i].UUID || string(got[i].Payload) != string(in[i].Payload) || !maps.Equal(got[i].Metadata, in[i].Metadata) {
+			t.Errorf("record %d = %+v, want %+v", i, got[i], in[i])
+		}
+	}
+	for cut := range len(b) { // every truncation is refused, none panics
+		if _, err := DecodeRecords(b[:cut]); err == nil {
+			t.Fatalf("a records message cut at %d of %d bytes decoded", cut, len(b))
 		}
 	}
 }

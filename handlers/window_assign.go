@@ -47,6 +47,7 @@ func (w *Window) Assign(claims map[string][]int32) error {
 	for k := range w.tpNext {
 		if !set[k] || !prev[k] {
 			delete(w.tpNext, k) // not handled continuously by this instance
+			delete(w.tpFrom, k)
 		}
 	}
 	w.posMu.Unlock()
@@ -193,6 +194,7 @@ func (w *Window) restoreOwned(name string, set map[tp]bool) error {
 			}
 			d.checked[src] = true
 			w.posMu.Lock()
+			w.covered(src, end)
 			w.tpNext[src] = max(w.tpNext[src], end) // read to end (for the idle rule)
 			w.posMu.Unlock()
 			caught += n

@@ -48,6 +48,10 @@ type tp struct {
 type positions struct {
 	posMu  sync.Mutex
 	tpNext map[tp]int64 // per partition: offset after the last record this instance handled
+	// tpFrom is, per partition in tpNext, the offset from which this
+	// instance has seen every record: a domain without a checkpoint that
+	// first shows up later can only have records before it (see acquire).
+	tpFrom map[tp]int64
 	// Group assignment (Assign/Revoke): tracking is set by the first
 	// Assign; assigned is false between a Revoke and the next Assign.
 	tracking bool
@@ -73,10 +77,23 @@ func (w *Window) initLive() {
 	}
 	w.domMu.Unlock()
 	w.posMu.Lock()
-	if w.tpNext == nil {
-		w.tpNext = map[tp]int64{}
-	}
+	w.initPositions()
 	w.posMu.Unlock()
+}
+
+// initPositions makes the position maps (posMu held).
+func (w *Window) initPositions() {
+	if w.tpNext == nil {
+		w.tpNext, w.tpFrom = map[tp]int64{}, map[tp]int64{}
+	}
+}
+
+// covered records that this instance has seen every record of src from
+// offset on, if it had not seen src yet (posMu held).
+func (w *Window) covered(src tp, offset int64) {
+	if _, ok := w.tpNext[src]; !ok {
+		w.tpFrom[src] = offset
+	}
 }
 
 // Position reads where a message came from (codecs metadata set by the
@@ -108,7 +125,11 @@ func (w *Window) handleLive(msg *message.Message) error {
 		// A gap on a partition means another instance handled records in
 		// between: what we hold for domains of that partition may be stale.
 		w.posMu.Lock()
+		w.covered(src, off)
 		next, ok := w.tpNext[src]
+		if ok && off > next {
+			w.tpFrom[src] = off // records in between went elsewhere
+		}
 		if off+1 > next {
 			w.tpNext[src] = off + 1
 		}
@@ -146,7 +167,11 @@ func (w *Window) handleLive(msg *message.Message) error {
 // window: the decode stage calls it so that the poison sink gets the
 // record as its producer wrote it, not the stage's binary form. The
 // window checks again when it folds (the clock may have moved meanwhile).
-func (w *Window) CheckTicks(samplesPayload []byte) error {
+// ahead, if not nil, holds the newest tick per domain of the records
+// checked before this one that have not reached the window yet (a bundle
+// is decoded whole first): the clock they will have moved. A record that
+// passes adds its ticks to it.
+func (w *Window) CheckTicks(samplesPayload []byte, ahead map[string]int64) error {
 	if w.Rule.Watermarks {
 		return nil
 	}
@@ -163,8 +188,18 @@ func (w *Window) CheckTicks(samplesPayload []byte) error {
 		if d != nil {
 			clock = d.seen.Load()
 		}
+		if t, ok := ahead[s.Domain]; ok && t > clock {
+			clock = t
+		}
 		if err := w.implausibleAt(s.Domain, clock, []placement.Sample{s}); err != nil {
 			return err
+		}
+	}
+	if ahead != nil && sr.Reset(samplesPayload) == nil {
+		for sr.Next(&s) {
+			if t, ok := ahead[s.Domain]; !ok || s.Tick > t {
+				ahead[s.Domain] = s.Tick
+			}
 		}
 	}
 	return nil
@@ -361,10 +396,9 @@ func (w *Window) Consumed(topic string, partition int32, offset int64) {
 	}
 	w.posMu.Lock()
 	defer w.posMu.Unlock()
-	if w.tpNext == nil {
-		w.tpNext = map[tp]int64{}
-	}
+	w.initPositions()
 	k := tp{topic, partition}
+	w.covered(k, offset)
 	if offset+1 > w.tpNext[k] {
 		w.tpNext[k] = offset + 1
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -293,5 +294,58 @@ func TestLiveWindowSavesWithinTheInterval(t *testing.T) {
 	step(27*time.Second, 3, 3) // nothing new arrived, and tick 3 is saved
 	if !slices.Equal(r.closed, []string{"d@0", "d@1", "d@2", "d@3"}) {
 		t.Errorf("closed %v", r.closed)
+	}
+}
+
+// countingLog is a sliceLog that records the ranges read again.
+type countingLog struct {
+	sliceLog
+	mu    sync.Mutex
+	reads [][2]int64
+}
+
+func (l *countingLog) ReadRange(ctx context.Context, t string, p int32, from, to int64) ([]codecs.Record, error) {
+	l.mu.Lock()
+	l.reads = append(l.reads, [2]int64{from, to})
+	l.mu.Unlock()
+	return l.sliceLog.ReadRange(ctx, t, p, from, to)
+}
+
+// A domain that was never checkpointed and first shows up on a partition
+// this instance has read without a gap since offset F can only have
+// records before F: catch-up reads [0, F), not everything before the
+// record (the other domains' records this instance handled itself).
+func TestLiveWindowCatchUpStopsWhereThisInstanceStartedReading(t *testing.T) {
+	var log sliceLog
+	for i := range 12 { // domain a at 0..5, b at 6..11, ticks of 3 records
+		d := "a"
+		if i >= 6 {
+			d = "b"
+		}
+		v := fmt.Sprintf(`{"domain":%q,"timestamp":%d,"container_id":"c%d","machine_id":"n1","cpu":1}`, d, (i%6)/3, i%3)
+		log = append(log, codecs.Record{Offset: int64(i), Key: d, Value: []byte(v)})
+	}
+	for _, tc := range []struct {
+		name  string
+		first int // the first offset this instance reads (its group's committed offset)
+		want  [][2]int64
+	}{
+		{"group from the start", 0, nil},
+		{"resumed at 3 after a crash", 3, [][2]int64{{0, 3}, {0, 3}}}, // a: its records 0..2; b: the same span, none of its own
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := &countingLog{sliceLog: log}
+			r := newLiveRig(t, &memStore{m: map[string]codecs.Checkpoint{}}, log)
+			r.w.Replayer = cl
+			for i := tc.first; i < len(log); i++ {
+				r.handle(t, log, i)
+			}
+			if !slices.Equal(cl.reads, tc.want) {
+				t.Errorf("read again %v, want %v", cl.reads, tc.want)
+			}
+			if got := strings.Join(r.closed, " "); got != "a@0 b@0" {
+				t.Errorf("closed %q, want a@0 b@0", got)
+			}
+		})
 	}
 }

@@ -173,7 +173,7 @@ func TestCheckTicksDoesNotWaitForACloseAndKeepsTheRule(t *testing.T) {
 		{-1, "is negative"},
 	} {
 		done := make(chan error, 1)
-		go func() { done <- w.CheckTicks(payload(tc.tick)) }()
+		go func() { done <- w.CheckTicks(payload(tc.tick), nil) }()
 		select {
 		case err := <-done:
 			if got := fmt.Sprint(err); (tc.bad == "") != (err == nil) || (tc.bad != "" && !strings.Contains(got, tc.bad)) {

@@ -97,13 +97,14 @@ func (w *Window) loadCheckpoint(name string) (cp codecs.Checkpoint, ok bool, err
 // partition) for the first time. On error nothing is held.
 func (w *Window) acquire(name string, src tp, off int64) (*domainWindow, error) {
 	d, fresh := w.lookup(name)
-	caught := 0
+	caught, checkpointed := 0, false
 	if fresh {
 		cp, ok, err := w.loadCheckpoint(name)
 		if err != nil {
 			w.discard(d)
 			return nil, err
 		}
+		checkpointed = ok
 		if err = w.restore(d, cp, ok); err != nil {
 			w.discard(d)
 			return nil, fmt.Errorf("domain %s: restore: %w", name, Permanent(err))
@@ -118,10 +119,22 @@ func (w *Window) acquire(name string, src tp, off int64) (*domainWindow, error) 
 		return d, nil
 	}
 	d.checked[src] = true
-	if off <= d.offsets[src.topic][src.partition] || w.Replayer == nil {
+	to := off
+	if fresh && !checkpointed {
+		// Never saved, and new here: its records on src, if any, are
+		// before what this instance has read of src without a gap (a
+		// previous owner's, lost with it), not in between. With a group
+		// that started at the beginning there is nothing to read again.
+		w.posMu.Lock()
+		if from, ok := w.tpFrom[src]; ok && from < to {
+			to = from
+		}
+		w.posMu.Unlock()
+	}
+	if to <= d.offsets[src.topic][src.partition] || w.Replayer == nil {
 		return d, nil
 	}
-	n, err := w.catchUp(d, src, off)
+	n, err := w.catchUp(d, src, to)
 	caught += n
 	if err != nil {
 		d.mu.Unlock()

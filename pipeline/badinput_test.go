@@ -3,8 +3,10 @@ package pipeline
 import (
 	"context"
 	"encoding/csv"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -136,6 +138,7 @@ func TestReplayStopsOnUnusableInput(t *testing.T) {
 type chanConnector struct {
 	src, sink *gochannel.GoChannel
 	poisoned  chan *message.Message
+	rule      connectors.TickRule
 }
 
 func (c *chanConnector) Initial(context.Context) (connectors.Initial, error) {
@@ -150,7 +153,7 @@ func (c *chanConnector) Sink() connectors.Sink {
 func (c *chanConnector) Poison() connectors.Sink {
 	return connectors.Sink{Publisher: poisonRecorder(c.poisoned), Topic: "poison"}
 }
-func (c *chanConnector) Ticks() connectors.TickRule { return connectors.TickRule{} }
+func (c *chanConnector) Ticks() connectors.TickRule { return c.rule }
 func (c *chanConnector) Close() error               { return nil }
 
 type poisonRecorder chan *message.Message
@@ -208,5 +211,72 @@ func TestRouterPoisonsUndecodableRecords(t *testing.T) {
 	}
 	if r.res.Samples != 1 || r.res.Rejected != 1 {
 		t.Errorf("result %+v, want the good record's 1 sample and 1 reject", r.res)
+	}
+}
+
+// A records message (what a log connector bundles) is taken record by
+// record: the bad one is poisoned alone, as written, with its own
+// provenance; the others' samples all go through.
+func TestRouterTakesABundleRecordByRecord(t *testing.T) {
+	logger := watermill.NopLogger{}
+	c := &chanConnector{src: gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, logger),
+		sink: gochannel.NewGoChannel(gochannel.Config{}, logger), poisoned: make(chan *message.Message, 4),
+		rule: connectors.TickRule{IdleTimeout: time.Hour, MaxTickJump: 10}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rec := &Recorder{}
+	svc, _ := NewService(ServiceOptions{}, nil)
+	type ran struct {
+		res *Result
+		err error
+	}
+	done := make(chan ran, 1)
+	go func() {
+		res, err := Run(ctx, config.Config{}, c, Options{Observer: rec, Service: svc})
+		done <- ran{res, err}
+	}()
+	for !svc.ready.Load() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	record := func(off int, v string) codecs.SourceRecord {
+		return codecs.SourceRecord{UUID: fmt.Sprintf("usage/0/%d", off), Payload: []byte(v),
+			Metadata: map[string]string{codecs.MetaSource: "usage", codecs.MetaPartition: "0", codecs.MetaOffset: strconv.Itoa(off), "h": "kept"}}
+	}
+	badJSON := `{"timestamp":1,"container_id":"c2","machine_id":"n"}`
+	bundle := message.NewMessage("bundle", codecs.EncodeRecords([]codecs.SourceRecord{
+		record(10, `{"timestamp":1,"container_id":"c1","machine_id":"n","cpu":2}`),
+		record(11, badJSON),
+		record(12, `{"containers":[{"timestamp":2,"container_id":"c3","machine_id":"n","cpu":1},{"timestamp":2,"container_id":"c4","machine_id":"n","cpu":1}]}`),
+		record(13, `{"timestamp":5,"container_id":"c1","machine_id":"n","cpu":2}`),
+		// 25 ahead of tick 5, which the record before will have set when
+		// this one reaches the window: poisoned as written, here.
+		record(14, `{"timestamp":30,"container_id":"c1","machine_id":"n","cpu":2}`),
+	}))
+	bundle.Metadata.Set(codecs.MetaKind, codecs.KindRecords)
+	bundle.Metadata.Set(codecs.MetaSource, "usage")
+	if err := c.src.Publish("usage", bundle); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if len(c.poisoned) != 2 {
+		t.Fatalf("%d messages poisoned, want the two bad records", len(c.poisoned))
+	}
+	p := <-c.poisoned
+	if p.UUID != "usage/0/11" || string(p.Payload) != badJSON || p.Metadata.Get(codecs.MetaOffset) != "11" || p.Metadata.Get("h") != "kept" ||
+		!strings.Contains(p.Metadata.Get("reason_poisoned"), `"cpu": missing metric`) || p.Metadata.Get("handler_poisoned") != "decode:usage" {
+		t.Errorf("poisoned %s %q with %v, want record 11 as written, its metadata and reason", p.UUID, p.Payload, p.Metadata)
+	}
+	if far := <-c.poisoned; far.UUID != "usage/0/14" || !strings.Contains(far.Metadata.Get("reason_poisoned"), "ahead of the domain's clock (tick 5)") {
+		t.Errorf("poisoned %s with %q, want record 14 against the clock record 13 sets", far.UUID, far.Metadata.Get("reason_poisoned"))
+	}
+	if len(rec.Rejects) != 2 || rec.Rejects[0].Offset != 11 || rec.Rejects[1].Offset != 14 {
+		t.Errorf("observer saw rejects %+v, want records 11 and 14", rec.Rejects)
+	}
+	if r.res.Samples != 4 || r.res.Rejected != 2 {
+		t.Errorf("result %+v, want 4 samples (records 10, 12, 13) and 2 rejects", r.res)
 	}
 }

@@ -105,7 +105,7 @@ func build(c routerConfig) (*router, error) {
 	src := c.conn.Source()
 	addSources := func() {
 		for _, t := range src.Topics {
-			r.AddHandler("decode:"+t, t, src.Subscriber, TopicSamples, samples, decode(c.decoder, c.window))
+			r.AddHandler("decode:"+t, t, src.Subscriber, TopicSamples, samples, decode(c.decoder, c.window, c.poison, poisonSink.Topic, c.onPanic))
 		}
 	}
 	p.addSources = addSources
@@ -116,13 +116,16 @@ var errRouterClosing = errors.New("pipeline closing: the closed tick did not rea
 
 // decode runs the decoder and tells the window about a record that did
 // not reach it (poisoned, or without samples), so that its partition
-// counts as read past it.
-func decode(d *handlers.Decoder, w *handlers.Window) message.HandlerFunc {
-	return func(msg *message.Message) ([]*message.Message, error) {
+// counts as read past it. A records message (several records a log
+// connector bundled) is taken record by record, each as if it had come
+// alone: a bad one is poisoned by itself, as written, and the others go
+// on.
+func decode(d *handlers.Decoder, w *handlers.Window, poison message.Publisher, poisonTopic string, onPanic func(*PanicError)) message.HandlerFunc {
+	check := func(msg *message.Message, ahead map[string]int64) ([]*message.Message, error) {
 		out, err := d.Handle(msg)
 		for _, o := range out {
 			if err == nil && o.Metadata.Get(codecs.MetaKind) == codecs.KindSamples {
-				if cerr := w.CheckTicks(o.Payload); cerr != nil {
+				if cerr := w.CheckTicks(o.Payload, ahead); cerr != nil {
 					out, err = nil, handlers.Permanent(cerr)
 				}
 			}
@@ -133,6 +136,40 @@ func decode(d *handlers.Decoder, w *handlers.Window) message.HandlerFunc {
 			}
 		}
 		return out, err
+	}
+	return func(msg *message.Message) ([]*message.Message, error) {
+		if msg.Metadata.Get(codecs.MetaKind) != codecs.KindRecords {
+			return check(msg, nil)
+		}
+		recs, err := codecs.DecodeRecords(msg.Payload)
+		if err != nil {
+			return nil, handlers.Permanent(err)
+		}
+		var out []*message.Message
+		ahead := map[string]int64{} // the clocks the records before will have moved
+		alone := failOnPanic(onPanic)(func(m *message.Message) ([]*message.Message, error) { return check(m, ahead) })
+		for _, r := range recs {
+			rec := message.NewMessage(r.UUID, r.Payload)
+			rec.Metadata = r.Metadata
+			rec.SetContext(msg.Context())
+			o, err := alone(rec)
+			if err == nil {
+				out = append(out, o...)
+				continue
+			}
+			if !handlers.IsPermanent(err) {
+				return nil, err // the whole bundle again: the window skips what it folded
+			}
+			// What watermill's poison queue would have written for it.
+			rec.Metadata.Set(middleware.ReasonForPoisonedKey, err.Error())
+			rec.Metadata.Set(middleware.PoisonedTopicKey, message.SubscribeTopicFromCtx(msg.Context()))
+			rec.Metadata.Set(middleware.PoisonedHandlerKey, message.HandlerNameFromCtx(msg.Context()))
+			rec.Metadata.Set(middleware.PoisonedSubscriberKey, message.SubscriberNameFromCtx(msg.Context()))
+			if err := poison.Publish(poisonTopic, rec); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
 	}
 }
 

@@ -48,6 +48,7 @@ func init() {
 			{Key: "kafka.idle_timeout", Doc: "the open tick closes after this long without samples"},
 			{Key: "kafka.checkpoint_interval", Doc: "a domain's state is saved at most this often (and at every graceful stop or handover); 0 = after every tick close. After a crash, input since the last save is read again (same moves): retention must cover it"},
 			{Key: "kafka.max_tick_jump", Doc: "a record whose tick is more than this many ticks ahead of its domain's newest tick, or negative, is poisoned with the reason instead of moving the domain's clock; 0 = no bound"},
+			{Key: "kafka.bundle_records", Doc: "up to this many records of a partition that are already waiting go through the stages as one message, each still decoded (and poisoned) alone; 1 = one message per record"},
 			{Key: "kafka.max_message_bytes", Doc: "the producers' record size limit (sarama Producer.MaxMessageBytes; Kafka's default); state is written in chunks of at most a quarter of it"},
 			{Key: "kafka.schema", Doc: "upstream Avro schema object; accepted and unused"},
 			{Key: "kafka.schema_url", Doc: "accepted for upstream compatibility; unused"},
@@ -100,10 +101,13 @@ type Section struct {
 	MaxMessageBytes int `koanf:"max_message_bytes"`
 	// MaxTickJump: a record this many ticks ahead of its domain\'s clock
 	// is poisoned (connectors.TickRule).
-	MaxTickJump  int64          `koanf:"max_tick_jump"`
-	Schema       map[string]any `koanf:"schema"`
-	SchemaURL    string         `koanf:"schema_url"`
-	ConnectorURL string         `koanf:"connector_url"`
+	MaxTickJump int64 `koanf:"max_tick_jump"`
+	// BundleRecords: records already waiting on a partition are handed
+	// over together, up to this many (Options.BundleRecords).
+	BundleRecords int            `koanf:"bundle_records"`
+	Schema        map[string]any `koanf:"schema"`
+	SchemaURL     string         `koanf:"schema_url"`
+	ConnectorURL  string         `koanf:"connector_url"`
 }
 
 // Default implements connectors.Args.
@@ -111,7 +115,8 @@ func (a *Args) Default() {
 	a.NodeMetaFile, a.BatchSize = "node_meta.csv", 1
 	a.Kafka = Section{Brokers: []string{"localhost:9092"}, UsageTopics: []string{DefaultUsageTopic}, MovesTopic: DefaultMovesTopic,
 		PoisonTopic: DefaultPoisonTopic, NodesTopic: DefaultNodesTopic, Group: DefaultGroup, Partitions: 3,
-		Lateness: 2 * time.Second, IdleTimeout: 30 * time.Second, CheckpointInterval: 5 * time.Second, MaxMessageBytes: 1 << 20, MaxTickJump: 1000}
+		Lateness: 2 * time.Second, IdleTimeout: 30 * time.Second, CheckpointInterval: 5 * time.Second, MaxMessageBytes: 1 << 20, MaxTickJump: 1000,
+		BundleRecords: 256}
 }
 
 // Validate implements connectors.Args.
@@ -135,6 +140,9 @@ func (a *Args) Validate() error {
 	if a.Kafka.MaxTickJump < 0 {
 		bad("kafka.max_tick_jump", a.Kafka.MaxTickJump, "must be >= 0 (0 = no bound)")
 	}
+	if a.Kafka.BundleRecords < 1 {
+		bad("kafka.bundle_records", a.Kafka.BundleRecords, "must be >= 1 (1 = one message per record)")
+	}
 	if a.Kafka.MaxMessageBytes < 64<<10 {
 		bad("kafka.max_message_bytes", a.Kafka.MaxMessageBytes, "at least 65536 bytes")
 	}
@@ -150,7 +158,8 @@ func (a *Args) Validate() error {
 func (a *Args) Options() (Options, error) {
 	k := a.Kafka
 	o := Options{Brokers: k.Brokers, Group: k.Group, UsageTopics: k.UsageTopics, MovesTopic: k.MovesTopic,
-		PoisonTopic: k.PoisonTopic, NodesTopic: k.NodesTopic, Partitions: k.Partitions, MaxMessageBytes: k.MaxMessageBytes}
+		PoisonTopic: k.PoisonTopic, NodesTopic: k.NodesTopic, Partitions: k.Partitions, MaxMessageBytes: k.MaxMessageBytes,
+		BundleRecords: k.BundleRecords}
 	for _, s := range []string{a.BootstrapServers, a.BootstrapServersEnv, a.Bootstrap.Servers} {
 		if s != "" {
 			o.Brokers = splitList(s)

@@ -19,6 +19,17 @@ import (
 // producer's "kind" header must not pass for stage metadata, so it goes.
 type provenanceSubscriber struct{ message.Subscriber }
 
+// nameProvenance sets the codecs provenance of a received record and drops
+// a producer's kind.
+func nameProvenance(msg *message.Message) {
+	delete(msg.Metadata, codecs.MetaKind)
+	t, part, off := Provenance(msg)
+	msg.Metadata.Set(codecs.MetaSource, t)
+	msg.Metadata.Set(codecs.MetaPartition, itoa(int64(part)))
+	msg.Metadata.Set(codecs.MetaOffset, itoa(off))
+	msg.Metadata.Set(codecs.MetaKey, Key(msg))
+}
+
 func (s provenanceSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	in, err := s.Subscriber.Subscribe(ctx, topic)
 	if err != nil {
@@ -28,12 +39,12 @@ func (s provenanceSubscriber) Subscribe(ctx context.Context, topic string) (<-ch
 	go func() {
 		defer close(out)
 		for msg := range in {
-			delete(msg.Metadata, codecs.MetaKind)
-			t, part, off := Provenance(msg)
-			msg.Metadata.Set(codecs.MetaSource, t)
-			msg.Metadata.Set(codecs.MetaPartition, itoa(int64(part)))
-			msg.Metadata.Set(codecs.MetaOffset, itoa(off))
-			msg.Metadata.Set(codecs.MetaKey, Key(msg))
+			bundle := msg.Metadata.Get(metadataRecords) != ""
+			nameProvenance(msg)
+			if bundle { // its records are named already (unmarshalBundle)
+				delete(msg.Metadata, metadataRecords)
+				msg.Metadata.Set(codecs.MetaKind, codecs.KindRecords)
+			}
 			select {
 			case out <- msg:
 			case <-ctx.Done():

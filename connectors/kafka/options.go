@@ -53,6 +53,10 @@ type Options struct {
 	// MaxMessageBytes is the producer's record size limit; 0 = Kafka's
 	// default (sarama's Producer.MaxMessageBytes, 1,048,576).
 	MaxMessageBytes int
+	// BundleRecords: a subscriber hands over up to this many records of a
+	// partition that are already waiting as one codecs.KindRecords message
+	// (see bundle.go); 0 or 1 = one message per record, as watermill-kafka.
+	BundleRecords int
 }
 
 // WithDefaults returns o with every empty field set to its default.

@@ -55,7 +55,10 @@ func Key(msg *message.Message) string { return msg.Metadata.Get(MetadataKey) }
 // marshaler keys records by domain, so that all records of a domain land on
 // one partition (the domain is the unit of ownership and ordering), and
 // records provenance on the way in.
-type marshaler struct{ wmkafka.DefaultMarshaler }
+type marshaler struct {
+	wmkafka.DefaultMarshaler
+	bundles *bundler // nil: never bundles
+}
 
 func (m marshaler) Marshal(topic string, msg *message.Message) (*sarama.ProducerMessage, error) {
 	km, err := m.DefaultMarshaler.Marshal(topic, msg)
@@ -76,10 +79,18 @@ func DomainKey(msg *message.Message) string {
 }
 
 func (m marshaler) Unmarshal(km *sarama.ConsumerMessage) (*message.Message, error) {
+	if batch := m.bundles.take(km); batch != nil {
+		return m.unmarshalBundle(km, batch)
+	}
+	return m.unmarshalOne(km)
+}
+
+func (m marshaler) unmarshalOne(km *sarama.ConsumerMessage) (*message.Message, error) {
 	msg, err := m.DefaultMarshaler.Unmarshal(km)
 	if err != nil {
 		return nil, err
 	}
+	delete(msg.Metadata, metadataRecords)
 	msg.Metadata.Set(MetadataTopic, km.Topic)
 	msg.Metadata.Set(MetadataPartition, strconv.FormatInt(int64(km.Partition), 10))
 	msg.Metadata.Set(MetadataOffset, strconv.FormatInt(km.Offset, 10))

@@ -66,14 +66,15 @@ func NewSubscriberWithHooks(o Options, logger watermill.LoggerAdapter, hooks Gro
 	sc.Consumer.Offsets.AutoCommit.Interval = time.Second
 
 	claims := &claimSessions{m: map[claimKey]context.Context{}}
+	bundles := newBundler(o.BundleRecords)
 	inner, err := wmkafka.NewSubscriber(wmkafka.SubscriberConfig{
 		Brokers:               o.Brokers,
-		Unmarshaler:           marshaler{},
+		Unmarshaler:           marshaler{bundles: bundles},
 		OverwriteSaramaConfig: sc,
 		ConsumerGroup:         o.Group,
 		NackResendSleep:       100 * time.Millisecond,
 		ReconnectRetrySleep:   time.Second,
-		Tracer:                hookTracer{hooks: hooks, claims: claims},
+		Tracer:                hookTracer{hooks: hooks, claims: claims, bundles: bundles},
 	}, logger)
 	if err != nil {
 		return nil, err
@@ -189,8 +190,9 @@ func (c *claimSessions) done(topic string, partition int32) <-chan struct{} {
 // hookTracer is watermill-kafka's only way in to the consumer-group
 // handler: a SaramaTracer that wraps nothing but that handler.
 type hookTracer struct {
-	hooks  GroupHooks
-	claims *claimSessions
+	hooks   GroupHooks
+	claims  *claimSessions
+	bundles *bundler
 }
 
 func (hookTracer) WrapConsumer(c sarama.Consumer) sarama.Consumer { return c }
@@ -201,18 +203,21 @@ func (hookTracer) WrapSyncProducer(_ *sarama.Config, p sarama.SyncProducer) sara
 	return p
 }
 func (t hookTracer) WrapConsumerGroupHandler(h sarama.ConsumerGroupHandler) sarama.ConsumerGroupHandler {
-	return hookedHandler{ConsumerGroupHandler: h, hooks: t.hooks, claims: t.claims}
+	return hookedHandler{ConsumerGroupHandler: h, hooks: t.hooks, claims: t.claims, bundles: t.bundles}
 }
 
 type hookedHandler struct {
 	sarama.ConsumerGroupHandler
-	hooks  GroupHooks
-	claims *claimSessions
+	hooks   GroupHooks
+	claims  *claimSessions
+	bundles *bundler
 }
 
 func (h hookedHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
 	h.claims.set(c.Topic(), c.Partition(), s.Context())
-	return h.ConsumerGroupHandler.ConsumeClaim(s, c)
+	bc, stop := h.bundles.wrap(c)
+	defer stop()
+	return h.ConsumerGroupHandler.ConsumeClaim(s, bc)
 }
 
 func assignmentOf(s sarama.ConsumerGroupSession) Assignment {
