@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +19,8 @@ import (
 // the last closed in every domain), tick close to moves published, engine
 // loop time, checkpoint time and size, heap. It only logs (no timed
 // assertion); run it with HOTSIT_FIGURES=1 go test -run Figures -v ./integration.
-// HOTSIT_PROFILE=dir also writes the service's CPU profile of each case there.
+// HOTSIT_PROFILE=dir also writes the service's CPU profile of each case
+// there; HOTSIT_FIGURES_TICKS sets the trace's length (96 ticks).
 func TestKafkaFigures(t *testing.T) {
 	if os.Getenv("HOTSIT_FIGURES") == "" {
 		t.Skip("figures only: set HOTSIT_FIGURES=1")
@@ -34,7 +36,14 @@ func TestKafkaFigures(t *testing.T) {
 
 // kafkaFigures runs one measurement, with batch samples per message.
 func kafkaFigures(t *testing.T, domains, containers int, batch string) {
-	const ticks = 24
+	// Long enough that what every run pays once (the producer process
+	// starting, the group joining, the first loops) does not make the
+	// figure: at 24 ticks a batch run is over in under 2 s, most of it the
+	// producer's start.
+	ticks := 96
+	if v, err := strconv.Atoi(os.Getenv("HOTSIT_FIGURES_TICKS")); err == nil && v > 2 {
+		ticks = v
+	}
 	var tr trace
 	if domains == 1 {
 		tr = sampleTrace(t, containers, containers/50, ticks) // varied profiles
