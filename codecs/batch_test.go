@@ -4,6 +4,7 @@ import (
 	"maps"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -142,6 +143,23 @@ func TestRecordsRoundTrip(t *testing.T) {
 	for cut := range len(b) { // every truncation is refused, none panics
 		if _, err := DecodeRecords(b[:cut]); err == nil {
 			t.Fatalf("a records message cut at %d of %d bytes decoded", cut, len(b))
+		}
+	}
+}
+
+func TestSegments(t *testing.T) {
+	segs := []Segment{{7, 1}, {8, 0}, {9, 500}}
+	v := FormatSegments(segs)
+	got, err := ParseSegments(v, 501)
+	if err != nil || !slices.Equal(got, segs) {
+		t.Fatalf("ParseSegments(%q) = %v, %v; want %v", v, got, err, segs)
+	}
+	for _, tc := range []struct {
+		v     string
+		total int
+	}{{v, 500}, {"", 0}, {"7", 1}, {"7:x", 1}, {"-1:1", 1}, {"7:1,", 1}} {
+		if _, err := ParseSegments(tc.v, tc.total); err == nil {
+			t.Errorf("ParseSegments(%q, %d) accepted", tc.v, tc.total)
 		}
 	}
 }

@@ -3,6 +3,8 @@ package codecs
 import (
 	"encoding/binary"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // KindRecords is a message carrying several consecutive source records of
@@ -65,4 +67,51 @@ func DecodeRecords(data []byte) ([]SourceRecord, error) {
 		return nil, fmt.Errorf("records message: %w", r.err)
 	}
 	return recs, nil
+}
+
+// MetaRecords, on a samples message, lists the records its samples came
+// from, in order, as "offset:samples" pairs separated by commas: the
+// decode stage merges a bundle's records into one message and the window
+// still folds them record by record (each offset checked and recorded as
+// if it had come alone).
+const MetaRecords = "records"
+
+// Segment is one record of a merged samples message.
+type Segment struct {
+	Offset  int64
+	Samples int
+}
+
+// FormatSegments is the MetaRecords value of segs.
+func FormatSegments(segs []Segment) string {
+	b := make([]byte, 0, 12*len(segs))
+	for i, s := range segs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, s.Offset, 10)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(s.Samples), 10)
+	}
+	return string(b)
+}
+
+// ParseSegments reads a MetaRecords value whose samples must add up to
+// total.
+func ParseSegments(v string, total int) ([]Segment, error) {
+	var segs []Segment
+	sum := 0
+	for part := range strings.SplitSeq(v, ",") {
+		o, n, ok := strings.Cut(part, ":")
+		off, err1 := strconv.ParseInt(o, 10, 64)
+		cnt, err2 := strconv.Atoi(n)
+		if !ok || err1 != nil || err2 != nil || off < 0 || cnt < 0 {
+			return nil, fmt.Errorf("%s metadata: %q is not offset:samples", MetaRecords, part)
+		}
+		segs, sum = append(segs, Segment{off, cnt}), sum+cnt
+	}
+	if sum != total {
+		return nil, fmt.Errorf("%s metadata: %d samples listed, the message has %d", MetaRecords, sum, total)
+	}
+	return segs, nil
 }

@@ -110,17 +110,56 @@ func Position(msg *message.Message) (src string, partition int32, offset int64) 
 }
 
 // handleLive folds one record's samples into their domains and closes
-// what the live rule says is due. Records of different domains are
-// handled at the same time (w.mu shared, each domain under its own lock);
-// the source gives one record of a partition at a time.
+// what the live rule says is due; a merged message (codecs.MetaRecords)
+// is taken record by record, exactly as if each had come alone. Records
+// of different domains are handled at the same time (w.mu shared, each
+// domain under its own lock); the source gives one message of a partition
+// at a time.
 func (w *Window) handleLive(msg *message.Message) error {
 	topic, part, off := Position(msg)
 	src := tp{topic, part}
 	start := w.now()
+	rb, ss, err := w.readSamples(msg.Payload)
+	defer w.dropScratch(rb)
+	if err != nil {
+		return Permanent(err)
+	}
+	segs := []codecs.Segment{{Offset: off, Samples: len(ss)}}
+	if v := msg.Metadata.Get(codecs.MetaRecords); v != "" {
+		if segs, err = codecs.ParseSegments(v, len(ss)); err != nil {
+			return Permanent(err)
+		}
+	}
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	defer w.compensateStall(start)
 	w.initLive()
+	if w.OnSamples != nil {
+		w.OnSamples(len(ss))
+	}
+	var failed []error
+	for _, sg := range segs {
+		rec := ss[:sg.Samples]
+		ss = ss[sg.Samples:]
+		if err := w.handleRecord(src, sg.Offset, rec); err != nil {
+			if len(segs) == 1 || !IsPermanent(err) {
+				return err // again: what was folded is skipped (offsets)
+			}
+			failed = append(failed, fmt.Errorf("record at offset %d: %w", sg.Offset, err))
+		}
+	}
+	if w.OnDomains != nil {
+		w.OnDomains(w.Domains())
+	}
+	if len(failed) > 0 {
+		return Permanent(fmt.Errorf("%d of the message's %d records refused (the others are folded): %w", len(failed), len(segs), errors.Join(failed...)))
+	}
+	return nil
+}
+
+// handleRecord folds the samples of the record at off of src (w.mu held
+// shared; it is given up for a moment to evict a partition after a gap).
+func (w *Window) handleRecord(src tp, off int64, ss []placement.Sample) error {
 	if off >= 0 {
 		// A gap on a partition means another instance handled records in
 		// between: what we hold for domains of that partition may be stale.
@@ -144,21 +183,10 @@ func (w *Window) handleLive(msg *message.Message) error {
 			w.mu.RLock()
 		}
 	}
-	rb, ss, err := w.readSamples(msg.Payload)
-	defer w.dropScratch(rb)
-	if err != nil {
-		return Permanent(err)
-	}
-	if w.OnSamples != nil {
-		w.OnSamples(len(ss))
-	}
 	for _, part := range byDomain(ss) {
 		if err := w.handleDomain(part, src, off); err != nil {
 			return err
 		}
-	}
-	if w.OnDomains != nil {
-		w.OnDomains(w.Domains())
 	}
 	return nil
 }

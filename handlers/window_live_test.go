@@ -349,3 +349,64 @@ func TestLiveWindowCatchUpStopsWhereThisInstanceStartedReading(t *testing.T) {
 		})
 	}
 }
+
+// handleMerged feeds records [from, to) of the log as one merged samples
+// message, as the decode stage makes of a bundle.
+func (r *liveRig) handleMerged(t *testing.T, log []codecs.Record, from, to int) {
+	t.Helper()
+	var all []placement.Sample
+	var segs []codecs.Segment
+	for i := from; i < to; i++ {
+		ss, err := codecs.DecodeSamplesJSON(log[i].Value, codecs.Position{Source: "u", Offset: int64(i)}, "d", r.w.Fields)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, segs = append(all, ss...), append(segs, codecs.Segment{Offset: int64(i), Samples: len(ss)})
+	}
+	m := message.NewMessage(fmt.Sprint(from, "-", to), codecs.EncodeSamples(all))
+	m.Metadata.Set(codecs.MetaKind, codecs.KindSamples)
+	m.Metadata.Set(codecs.MetaSource, "u")
+	m.Metadata.Set(codecs.MetaPartition, "0")
+	m.Metadata.Set(codecs.MetaOffset, strconv.Itoa(from))
+	m.Metadata.Set(codecs.MetaRecords, codecs.FormatSegments(segs))
+	if err := r.w.Handle(m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A merged message is folded record by record: the same ticks close at
+// the same points with the same moves and host loads as one record at a
+// time, and records it repeats (a redelivery overlapping what was folded)
+// count once.
+func TestLiveWindowMergedRecordsFoldAsIfAlone(t *testing.T) {
+	log := usageLog(12)
+	ids := func(r *liveRig) string {
+		var out []string
+		for _, m := range r.moves {
+			out = append(out, m.ID)
+		}
+		return strings.Join(r.closed, " ") + " | " + strings.Join(out, " ") + " | " + fmt.Sprint(r.hosts)
+	}
+	alone := newLiveRig(t, &memStore{m: map[string]codecs.Checkpoint{}}, log)
+	for i := range log {
+		alone.handle(t, log, i)
+	}
+	merged := newLiveRig(t, &memStore{m: map[string]codecs.Checkpoint{}}, log)
+	for i := 0; i < len(log); i += 5 {
+		merged.handleMerged(t, log, i, min(i+5, len(log)))
+	}
+	overlap := newLiveRig(t, &memStore{m: map[string]codecs.Checkpoint{}}, log)
+	for i := range 8 {
+		overlap.handle(t, log, i)
+	}
+	overlap.handleMerged(t, log, 5, len(log)) // 5..7 again
+	want := ids(alone)
+	if len(alone.closed) < 10 || len(alone.hosts["d"]) == 0 {
+		t.Fatalf("closed %v, host states %v: the comparison would prove little", alone.closed, alone.hosts)
+	}
+	for name, r := range map[string]*liveRig{"merged": merged, "overlap": overlap} {
+		if got := ids(r); got != want {
+			t.Errorf("%s: %s\nwant %s", name, got, want)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"hots/codecs"
 	"hots/connectors"
 	"hots/handlers"
+	"hots/placement"
 )
 
 type routerConfig struct {
@@ -169,8 +170,48 @@ func decode(d *handlers.Decoder, w *handlers.Window, poison message.Publisher, p
 				return nil, err
 			}
 		}
+		return mergeSamples(out)
+	}
+}
+
+// mergeSamples makes the samples messages of a bundle's records one
+// message listing its records (codecs.MetaRecords): one hand-over to the
+// window instead of one per record, which still folds them one by one.
+func mergeSamples(out []*message.Message) ([]*message.Message, error) {
+	if len(out) < 2 {
 		return out, nil
 	}
+	size := 0
+	for _, m := range out {
+		size += len(m.Payload)
+	}
+	var w codecs.SampleWriter
+	w.Reset(size)
+	segs := make([]codecs.Segment, 0, len(out))
+	var sr codecs.SampleReader
+	var s placement.Sample
+	for _, m := range out {
+		if m.Metadata.Get(codecs.MetaKind) != codecs.KindSamples {
+			return out, nil // not what a bundle of usage records gives: as they are
+		}
+		if err := sr.Reset(m.Payload); err != nil {
+			return nil, handlers.Permanent(err)
+		}
+		_, _, off := handlers.Position(m)
+		n := 0
+		for sr.Next(&s) {
+			w.Append(&s)
+			n++
+		}
+		if err := sr.Err(); err != nil {
+			return nil, handlers.Permanent(err)
+		}
+		segs = append(segs, codecs.Segment{Offset: off, Samples: n})
+	}
+	merged := message.NewMessage(out[0].UUID, w.Bytes())
+	merged.Metadata = out[0].Metadata
+	merged.Metadata.Set(codecs.MetaRecords, codecs.FormatSegments(segs))
+	return []*message.Message{merged}, nil
 }
 
 // run runs the inner stages, then subscribes the sources, until ctx ends
