@@ -3,6 +3,7 @@ package handlers
 import (
 	"fmt"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -17,13 +18,12 @@ type Decoder struct {
 	Reject func(*codecs.RowError)
 
 	hdr     *codecs.UsageHeader // of the last batch's source; one file per run
-	decoded int64
+	decoded atomic.Int64 // records of several partitions are decoded at once
 	sizeOut int // size of the last samples payload: the next one's capacity
 }
 
-// Decoded is the number of samples produced so far. Not safe to call
-// concurrently with Handle.
-func (d *Decoder) Decoded() int64 { return d.decoded }
+// Decoded is the number of samples produced so far.
+func (d *Decoder) Decoded() int64 { return d.decoded.Load() }
 
 // Handle is the handler func.
 func (d *Decoder) Handle(msg *message.Message) ([]*message.Message, error) {
@@ -56,7 +56,7 @@ func (d *Decoder) Handle(msg *message.Message) ([]*message.Message, error) {
 	if n == 0 {
 		return nil, nil
 	}
-	d.decoded += int64(n)
+	d.decoded.Add(int64(n))
 	out := message.NewMessage(msg.UUID+"/samples", payload)
 	out.Metadata = copyMeta(msg.Metadata)
 	out.Metadata.Set(codecs.MetaKind, codecs.KindSamples)
