@@ -26,6 +26,10 @@ import (
 // so a record cannot pass for a bundle.
 const metadataRecords = "_hots_records"
 
+// bundleBytes bounds a bundle's size (records are copied into it): 256
+// records near Kafka's 1 MB limit would otherwise make a 256 MB message.
+const bundleBytes = 4 << 20
+
 // bundler makes and recognises bundles of up to max records. The synthetic
 // sarama message of a bundle is its key in pending until the marshaler
 // takes it.
@@ -74,14 +78,15 @@ func (b *bundler) run(in <-chan *sarama.ConsumerMessage, out chan<- *sarama.Cons
 			return
 		}
 		batch := []*sarama.ConsumerMessage{first}
+		size := len(first.Value)
 	more:
-		for len(batch) < b.max {
+		for len(batch) < b.max && size < bundleBytes {
 			select {
 			case m, ok := <-in:
 				if !ok {
 					break more
 				}
-				batch = append(batch, m)
+				batch, size = append(batch, m), size+len(m.Value)
 			default:
 				break more
 			}

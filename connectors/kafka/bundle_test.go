@@ -1,10 +1,12 @@
 package kafka
 
 import (
+	"slices"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"hots/codecs"
@@ -95,4 +97,51 @@ func TestBundledSubscriberHandsOverWaitingRecordsInOrder(t *testing.T) {
 		}
 	}
 	t.Logf("%d records in %d bundles (largest %d) and %d single records", bundled, bundles, largest, total-bundled)
+}
+
+// A bundle stops at max records or at bundleBytes, whichever comes first,
+// and takes only what is already waiting.
+func TestBundlerBounds(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		records     int
+		size, max   int
+		wantBundles []int // records per message handed over
+	}{
+		{"small records: by count", 10, 10, 4, []int{4, 4, 2}},
+		{"1 MiB records: by bytes", 6, 1 << 20, 256, []int{4, 2}},
+		{"one waiting: alone", 1, 10, 256, []int{1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBundler(tc.max)
+			in := make(chan *sarama.ConsumerMessage, tc.records)
+			for i := range tc.records {
+				in <- &sarama.ConsumerMessage{Topic: "u", Offset: int64(i), Value: make([]byte, tc.size)}
+			}
+			close(in)
+			out := make(chan *sarama.ConsumerMessage)
+			go b.run(in, out, make(chan struct{}))
+			var got []int
+			next := int64(0)
+			for km := range out {
+				batch := b.take(km)
+				if batch == nil {
+					batch = []*sarama.ConsumerMessage{km}
+				}
+				for _, r := range batch {
+					if r.Offset != next {
+						t.Fatalf("offset %d handed over, want %d", r.Offset, next)
+					}
+					next++
+				}
+				if km.Offset != batch[len(batch)-1].Offset {
+					t.Errorf("message at offset %d, its last record at %d", km.Offset, batch[len(batch)-1].Offset)
+				}
+				got = append(got, len(batch))
+			}
+			if !slices.Equal(got, tc.wantBundles) {
+				t.Errorf("handed over %v, want %v", got, tc.wantBundles)
+			}
+		})
+	}
 }
