@@ -18,8 +18,8 @@ type Decoder struct {
 	Reject func(*codecs.RowError)
 
 	hdr     *codecs.UsageHeader // of the last batch's source; one file per run
-	decoded atomic.Int64 // records of several partitions are decoded at once
-	sizeOut int // size of the last samples payload: the next one's capacity
+	decoded atomic.Int64        // records of several partitions are decoded at once
+	sizeOut int                 // size of the last samples payload: the next one's capacity
 }
 
 // Decoded is the number of samples produced so far.

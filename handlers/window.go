@@ -65,6 +65,10 @@ type Window struct {
 	OnLate     func(n int)
 	OnClosed   func(domain string, tick int64, publishSeconds float64)
 	OnRestored func(domain string, fromCheckpoint bool, caughtUp int)
+	// BackgroundSaves writes the checkpoints made after tick closes and on
+	// idleness while the domain goes on (see checkpointSoon); graceful
+	// stops and handovers still wait for them.
+	BackgroundSaves bool
 	// OnCheckpoint gets each checkpoint's size and the time it took.
 	OnCheckpoint func(domain string, bytes int, seconds float64)
 	// OnRetry is told of each retry of an infrastructure operation.
@@ -176,7 +180,8 @@ type domainWindow struct {
 	// checkpointed is when the domain was last saved: with a Store's
 	// CheckpointEvery, closes in between leave it dirty.
 	checkpointed time.Time
-	recent       []hostLoads // for OnHosts, newest last
+	saving       *pendingSave // the save in flight (BackgroundSaves)
+	recent       []hostLoads  // for OnHosts, newest last
 }
 
 // override is a move applied to later samples: from tick after+1 on, the
@@ -643,7 +648,7 @@ func (w *Window) closeUpTo(dw *domainWindow, upTo int64) error {
 		dw.dirty = true // a close changes the state even when no sample came
 	}
 	if w.Store != nil && len(ticks) > 0 && w.now().Sub(dw.checkpointed) >= w.Store.CheckpointEvery() {
-		return w.checkpoint(dw)
+		return w.checkpointSoon(dw)
 	}
 	return nil
 }

@@ -94,6 +94,7 @@ func (w *Window) Revoke(flush bool) error {
 	var errs []error
 	if flush && w.assigned && w.Store != nil {
 		for _, d := range w.sortedDomains() {
+			w.awaitSave(d)
 			if d.dirty && w.owns(d) {
 				errs = append(errs, w.checkpoint(d))
 			}

@@ -483,7 +483,7 @@ func (w *Window) tickDomain(d *domainWindow, now time.Time) error {
 	// What closed (or arrived) since the last save is saved once the
 	// interval passed, also when nothing more comes.
 	if w.Store != nil && d.dirty && w.now().Sub(d.checkpointed) >= w.Store.CheckpointEvery() {
-		return w.checkpoint(d)
+		return w.checkpointSoon(d)
 	}
 	return nil
 }
@@ -531,6 +531,7 @@ func (w *Window) Flush() error {
 	defer w.mu.Unlock()
 	var errs []error
 	for _, d := range w.sortedDomains() {
+		w.awaitSave(d) // a failed one leaves it dirty
 		if d.dirty && w.owns(d) {
 			errs = append(errs, w.checkpoint(d))
 		}

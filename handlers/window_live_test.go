@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +24,10 @@ type memStore struct {
 	m     map[string]codecs.Checkpoint
 	every time.Duration
 	saves int
+	// gate, if set, holds every Save until it is closed; started counts
+	// the Saves begun.
+	gate    chan struct{}
+	started atomic.Int32
 }
 
 func (s *memStore) Load(d string) (codecs.Checkpoint, bool, error) {
@@ -33,6 +38,10 @@ func (s *memStore) Load(d string) (codecs.Checkpoint, bool, error) {
 }
 
 func (s *memStore) Save(_ context.Context, d string, c codecs.Checkpoint) error {
+	s.started.Add(1)
+	if s.gate != nil {
+		<-s.gate
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cur, ok := s.m[d]; ok && cur.LastClosedTick > c.LastClosedTick {
@@ -408,5 +417,45 @@ func TestLiveWindowMergedRecordsFoldAsIfAlone(t *testing.T) {
 		if got := ids(r); got != want {
 			t.Errorf("%s: %s\nwant %s", name, got, want)
 		}
+	}
+}
+
+// With BackgroundSaves a save after a close does not hold the domain: the
+// next records are folded and ticks closed while it is written; one save
+// per domain is in flight, and Flush waits for it and saves what came
+// after.
+func TestLiveWindowBackgroundSaves(t *testing.T) {
+	log := usageLog(6)
+	store := &memStore{m: map[string]codecs.Checkpoint{}, gate: make(chan struct{})}
+	r := newLiveRig(t, store, log)
+	r.w.BackgroundSaves = true
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range log { // closes ticks 0..4, each wanting a save (every = 0)
+			r.handle(t, log, i)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("records waited for the checkpoint being written")
+	}
+	for deadline := time.Now().Add(10 * time.Second); store.started.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if got := store.started.Load(); got != 1 {
+		t.Errorf("%d saves started while the first was written, want 1", got)
+	}
+	if len(r.closed) != 5 {
+		t.Errorf("closed %v while the save was written, want ticks 0..4", r.closed)
+	}
+	close(store.gate)
+	if err := r.w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	cp, ok, _ := store.Load("d")
+	if !ok || cp.LastClosedTick != 4 || cp.Offsets["u"][0] != int64(len(log)) || store.saves != 2 {
+		t.Errorf("after Flush: checkpoint at tick %d covering %v in %d saves, want tick 4, offset %d, 2 saves", cp.LastClosedTick, cp.Offsets, store.saves, len(log))
 	}
 }

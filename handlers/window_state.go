@@ -6,6 +6,7 @@ import (
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 
@@ -35,15 +36,97 @@ func lastClosed(d *domainWindow) int64 {
 	return math.MinInt64 / 2
 }
 
+// checkpoint saves d now and returns once it is written (d.mu held),
+// after the save of d in flight, if any: a graceful stop or a handover
+// must leave the table complete.
 func (w *Window) checkpoint(d *domainWindow) error {
+	w.awaitSave(d)
 	start := w.now()
-	e, err := w.Placer.Engine(d.name)
+	cp, err := w.snapshot(d)
 	if err != nil {
 		return err
 	}
-	snap, err := e.Snapshot()
+	if err := w.save(d.name, cp); err != nil {
+		return err
+	}
+	d.dirty, d.checkpointed = false, w.now()
+	if w.OnCheckpoint != nil {
+		w.OnCheckpoint(d.name, len(cp.Data), w.now().Sub(start).Seconds())
+	}
+	return nil
+}
+
+// checkpointSoon is the save after tick closes and on idleness (d.mu
+// held). With BackgroundSaves the state is encoded here, under the lock,
+// and written while the domain goes on: at 5,000 containers the write is
+// two thirds of a 300 ms save. One save per domain is in flight at a
+// time; while it is, the domain stays dirty and is saved after it.
+func (w *Window) checkpointSoon(d *domainWindow) error {
+	if !w.BackgroundSaves {
+		return w.checkpoint(d)
+	}
+	if op := d.saving; op != nil {
+		select {
+		case <-op.done:
+			w.settle(d)
+		default:
+			return nil
+		}
+	}
+	start := w.now()
+	cp, err := w.snapshot(d)
 	if err != nil {
 		return err
+	}
+	op := &pendingSave{done: make(chan struct{})}
+	d.saving, d.dirty, d.checkpointed = op, false, w.now()
+	name := d.name
+	go func() {
+		defer close(op.done)
+		if op.err = w.save(name, cp); op.err != nil {
+			w.log().Warn("checkpoint failed: the domain is saved again", "domain", name, "err", op.err.Error())
+			return
+		}
+		if w.OnCheckpoint != nil {
+			w.OnCheckpoint(name, len(cp.Data), w.now().Sub(start).Seconds())
+		}
+	}()
+	return nil
+}
+
+// pendingSave is a checkpoint being written in the background.
+type pendingSave struct {
+	done chan struct{}
+	err  error // set before done closes
+}
+
+// awaitSave waits for d's save in flight, if any (d.mu held; the save
+// does not take it).
+func (w *Window) awaitSave(d *domainWindow) {
+	if d.saving != nil {
+		<-d.saving.done
+		w.settle(d)
+	}
+}
+
+// settle takes note of d's finished save: a failed one leaves d dirty.
+func (w *Window) settle(d *domainWindow) {
+	if d.saving.err != nil {
+		d.dirty = true
+	}
+	d.saving = nil
+}
+
+// snapshot encodes d's state as a checkpoint (d.mu held). Nothing in it
+// is shared with d: it may be written after d moved on.
+func (w *Window) snapshot(d *domainWindow) (codecs.Checkpoint, error) {
+	e, err := w.Placer.Engine(d.name)
+	if err != nil {
+		return codecs.Checkpoint{}, err
+	}
+	snap, err := e.Snapshot()
+	if err != nil {
+		return codecs.Checkpoint{}, err
 	}
 	ld := liveData{Engine: snap, Overrides: map[string]override{}, Closed: d.closed, HasClosed: d.hasClosed}
 	for id, ov := range d.moved {
@@ -57,24 +140,24 @@ func (w *Window) checkpoint(d *domainWindow) error {
 	slices.SortFunc(ld.Open, func(a, b liveOpenTick) int { return int(a.Tick - b.Tick) })
 	data, err := encodeCheckpoint(ld)
 	if err != nil {
-		return err
+		return codecs.Checkpoint{}, err
 	}
-	cp := codecs.Checkpoint{LastClosedTick: lastClosed(d), Data: data, Offsets: d.offsets}
-	err = w.retry("checkpoint "+d.name, func() error {
-		err := w.Store.Save(w.context(), d.name, cp)
+	offsets := make(map[string]map[int32]int64, len(d.offsets))
+	for t, ps := range d.offsets {
+		offsets[t] = maps.Clone(ps)
+	}
+	return codecs.Checkpoint{LastClosedTick: lastClosed(d), Data: data, Offsets: offsets}, nil
+}
+
+// save writes a checkpoint, retrying while the store is unreachable.
+func (w *Window) save(name string, cp codecs.Checkpoint) error {
+	return w.retry("checkpoint "+name, func() error {
+		err := w.Store.Save(w.context(), name, cp)
 		if errors.Is(err, ErrStaleCheckpoint) {
 			return nil
 		}
 		return err
 	})
-	if err != nil {
-		return err
-	}
-	d.dirty, d.checkpointed = false, w.now()
-	if w.OnCheckpoint != nil {
-		w.OnCheckpoint(d.name, len(data), w.now().Sub(start).Seconds())
-	}
-	return nil
 }
 
 // loadCheckpoint reads a domain's checkpoint, retrying while the store is

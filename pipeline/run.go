@@ -260,7 +260,7 @@ func (s *session) stages(init connectors.Initial, hard context.Context) {
 		},
 	}
 	if st, ok := s.conn.(connectors.Checkpointer); ok {
-		w.Store = st
+		w.Store, w.BackgroundSaves = st, true
 	}
 	if r, ok := s.conn.(connectors.Replayer); ok {
 		w.Replayer = r
