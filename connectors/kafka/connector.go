@@ -48,6 +48,8 @@ func init() {
 			{Key: "kafka.idle_timeout", Doc: "the open tick closes after this long without samples"},
 			{Key: "kafka.checkpoint_interval", Doc: "a domain's state is saved at most this often (and at every graceful stop or handover); 0 = after every tick close. After a crash, input since the last save is read again (same moves): retention must cover it"},
 			{Key: "kafka.max_tick_jump", Doc: "a record whose tick is more than this many ticks ahead of its domain's newest tick, or negative, is poisoned with the reason instead of moving the domain's clock; 0 = no bound"},
+			{Key: "kafka.session_timeout", Doc: "consumer-group session timeout of the usage group and the goka state groups: how long a member that stopped heartbeating (kill -9, a network partition) keeps its partitions; takeover after a crash costs about this much. Between 6s and 30m (a broker's default group.min/max.session.timeout.ms)"},
+			{Key: "kafka.heartbeat_interval", Doc: "how often the members of those groups heartbeat, which is also how soon a live member joins a rebalance; at most a third of kafka.session_timeout"},
 			{Key: "kafka.max_message_bytes", Doc: "the producers' record size limit (sarama Producer.MaxMessageBytes; Kafka's default); state is written in chunks of at most a quarter of it"},
 			{Key: "kafka.schema", Doc: "upstream Avro schema object; accepted and unused"},
 			{Key: "kafka.schema_url", Doc: "accepted for upstream compatibility; unused"},
@@ -100,10 +102,14 @@ type Section struct {
 	MaxMessageBytes int `koanf:"max_message_bytes"`
 	// MaxTickJump: a record this many ticks ahead of its domain\'s clock
 	// is poisoned (connectors.TickRule).
-	MaxTickJump  int64          `koanf:"max_tick_jump"`
-	Schema       map[string]any `koanf:"schema"`
-	SchemaURL    string         `koanf:"schema_url"`
-	ConnectorURL string         `koanf:"connector_url"`
+	MaxTickJump int64 `koanf:"max_tick_jump"`
+	// SessionTimeout and HeartbeatInterval of every consumer group hots
+	// joins (the usage group and the goka state groups).
+	SessionTimeout    time.Duration  `koanf:"session_timeout"`
+	HeartbeatInterval time.Duration  `koanf:"heartbeat_interval"`
+	Schema            map[string]any `koanf:"schema"`
+	SchemaURL         string         `koanf:"schema_url"`
+	ConnectorURL      string         `koanf:"connector_url"`
 }
 
 // Default implements connectors.Args.
@@ -111,7 +117,8 @@ func (a *Args) Default() {
 	a.NodeMetaFile, a.BatchSize = "node_meta.csv", 1
 	a.Kafka = Section{Brokers: []string{"localhost:9092"}, UsageTopics: []string{DefaultUsageTopic}, MovesTopic: DefaultMovesTopic,
 		PoisonTopic: DefaultPoisonTopic, NodesTopic: DefaultNodesTopic, Group: DefaultGroup, Partitions: 3,
-		Lateness: 2 * time.Second, IdleTimeout: 30 * time.Second, CheckpointInterval: 5 * time.Second, MaxMessageBytes: 1 << 20, MaxTickJump: 1000}
+		Lateness: 2 * time.Second, IdleTimeout: 30 * time.Second, CheckpointInterval: 5 * time.Second, MaxMessageBytes: 1 << 20, MaxTickJump: 1000,
+		SessionTimeout: DefaultSessionTimeout, HeartbeatInterval: DefaultHeartbeatInterval}
 }
 
 // Validate implements connectors.Args.
@@ -138,6 +145,12 @@ func (a *Args) Validate() error {
 	if a.Kafka.MaxMessageBytes < 64<<10 {
 		bad("kafka.max_message_bytes", a.Kafka.MaxMessageBytes, "at least 65536 bytes")
 	}
+	if st := a.Kafka.SessionTimeout; st < MinSessionTimeout || st > MaxSessionTimeout {
+		bad("kafka.session_timeout", st, fmt.Sprintf("a duration between %s and %s (a broker's default group.min.session.timeout.ms and group.max.session.timeout.ms)", MinSessionTimeout, MaxSessionTimeout))
+	}
+	if hb := a.Kafka.HeartbeatInterval; hb < time.Millisecond || hb > a.Kafka.SessionTimeout/3 {
+		bad("kafka.heartbeat_interval", hb, fmt.Sprintf("a duration of at least 1ms and at most a third of kafka.session_timeout (%s)", a.Kafka.SessionTimeout))
+	}
 	if _, err := a.Options(); err != nil {
 		errs = append(errs, err)
 	}
@@ -150,7 +163,8 @@ func (a *Args) Validate() error {
 func (a *Args) Options() (Options, error) {
 	k := a.Kafka
 	o := Options{Brokers: k.Brokers, Group: k.Group, UsageTopics: k.UsageTopics, MovesTopic: k.MovesTopic,
-		PoisonTopic: k.PoisonTopic, NodesTopic: k.NodesTopic, Partitions: k.Partitions, MaxMessageBytes: k.MaxMessageBytes}
+		PoisonTopic: k.PoisonTopic, NodesTopic: k.NodesTopic, Partitions: k.Partitions, MaxMessageBytes: k.MaxMessageBytes,
+		SessionTimeout: k.SessionTimeout, HeartbeatInterval: k.HeartbeatInterval}
 	for _, s := range []string{a.BootstrapServers, a.BootstrapServersEnv, a.Bootstrap.Servers} {
 		if s != "" {
 			o.Brokers = splitList(s)
@@ -244,7 +258,8 @@ func (c *Connector) Initial(ctx context.Context) (connectors.Initial, error) {
 		return init, err
 	}
 	store, err := state.Open(ctx, state.StateOptions{Brokers: o.Brokers, Group: o.Group + "-state",
-		Partitions: o.Partitions, SaramaVersion: o.SaramaVersion, Logger: c.log, MaxMessageBytes: c.args.Kafka.MaxMessageBytes})
+		Partitions: o.Partitions, SaramaVersion: o.SaramaVersion, Logger: c.log, MaxMessageBytes: c.args.Kafka.MaxMessageBytes,
+		SessionTimeout: o.SessionTimeout, HeartbeatInterval: o.HeartbeatInterval})
 	if err != nil {
 		return init, err
 	}

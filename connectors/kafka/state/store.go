@@ -54,7 +54,20 @@ type StateOptions struct {
 	// ChunkBytes bounds one checkpoint chunk; 0 = DefaultChunkBytes (and
 	// never more than a quarter of MaxMessageBytes).
 	ChunkBytes int
+	// SessionTimeout and HeartbeatInterval of the goka groups' consumer
+	// group sessions; 0 = DefaultSessionTimeout, DefaultHeartbeatInterval.
+	// A save of a key whose partition a dead member's processor held
+	// waits for the session timeout (then a rebalance and the table's
+	// recovery).
+	SessionTimeout    time.Duration
+	HeartbeatInterval time.Duration
 }
+
+// Defaults of the goka groups' sessions (the kafka connector's defaults).
+const (
+	DefaultSessionTimeout    = 6 * time.Second
+	DefaultHeartbeatInterval = 500 * time.Millisecond
+)
 
 // DefaultChunkBytes keeps every state record far below Kafka's 1 MB limit
 // whatever the size of a domain.
@@ -80,6 +93,12 @@ func (o StateOptions) withDefaults() StateOptions {
 		o.ChunkBytes = DefaultChunkBytes
 	}
 	o.ChunkBytes = min(o.ChunkBytes, o.MaxMessageBytes/4)
+	if o.SessionTimeout <= 0 {
+		o.SessionTimeout = DefaultSessionTimeout
+	}
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = DefaultHeartbeatInterval
+	}
 	return o
 }
 
@@ -107,8 +126,11 @@ func configureGoka(o StateOptions) error {
 		// goka's 100 ms flush would add 100 ms to every synchronous save.
 		cfg.Producer.Flush.Frequency = 5 * time.Millisecond
 		cfg.Metadata.Retry.Backoff = 100 * time.Millisecond
-		// Faster takeover after a member leaves (goka adds 5 s regardless).
-		cfg.Consumer.Group.Heartbeat.Interval = 300 * time.Millisecond
+		// A dead member's partitions are given to the others after the
+		// session timeout; a live member joins the rebalance at its next
+		// heartbeat.
+		cfg.Consumer.Group.Session.Timeout = o.SessionTimeout
+		cfg.Consumer.Group.Heartbeat.Interval = o.HeartbeatInterval
 		cfg.Producer.MaxMessageBytes = o.MaxMessageBytes
 		goka.ReplaceGlobalConfig(cfg)
 	})
