@@ -196,7 +196,7 @@ func splitList(s string) []string {
 
 // Connector is the long-running Kafka service's edge: a consumer group
 // on the usage topics, the moves and poison topics, the goka progress and
-// host tables, a sarama client for catch-up, partition ends and the
+// host tables, sarama clients for catch-up, partition ends and the
 // compacted nodes topic.
 type Connector struct {
 	env      connectors.Env
@@ -209,12 +209,17 @@ type Connector struct {
 	patience context.Context
 	give     context.CancelFunc
 
-	store  *state.Store
-	client sarama.Client
-	sub    message.Subscriber
-	pub    message.Publisher
-	owner  connectors.Owner
-	claims claimSet
+	store *state.Store
+	// client asks for partition ends (watchEnds, End); nodes follows the
+	// nodes topic; catchUp reads the ranges of a takeover's catch-up. One
+	// connection each: see newSaramaClient.
+	client  sarama.Client
+	nodes   sarama.Client
+	catchUp sarama.Client
+	sub     message.Subscriber
+	pub     message.Publisher
+	owner   connectors.Owner
+	claims  claimSet
 
 	closeOnce sync.Once
 	closeErr  error
@@ -267,7 +272,15 @@ func (c *Connector) Initial(ctx context.Context) (connectors.Initial, error) {
 	if err := store.WaitRecovered(ctx); err != nil {
 		return init, err
 	}
-	if c.client, err = newSaramaClient(ctx, o); err != nil {
+	if c.client, err = newSaramaClient(ctx, o, "ends", nil); err != nil {
+		return init, err
+	}
+	if c.nodes, err = newSaramaClient(ctx, o, "nodes", nil); err != nil {
+		return init, err
+	}
+	// A catch-up read stops at a known offset; what is left is the fetch
+	// in flight at the partition's end, which Close waits for: short.
+	if c.catchUp, err = newSaramaClient(ctx, o, "catchup", func(sc *sarama.Config) { sc.Consumer.MaxWaitTime = 100 * time.Millisecond }); err != nil {
 		return init, err
 	}
 	wlog := connectors.WatermillLogger(c.log)
@@ -336,7 +349,7 @@ func (c *Connector) OnOwnership(o connectors.Owner) { c.owner = o }
 func (c *Connector) Start(ctx context.Context, rt connectors.Runtime) error {
 	c.log.Info("live mode: ready", "moves_topic", c.opts.MovesTopic, "poison_topic", c.opts.PoisonTopic,
 		"lateness", c.args.Kafka.Lateness, "idle_timeout", c.args.Kafka.IdleTimeout)
-	go followNodes(ctx, c.client, c.opts.NodesTopic, c.env.Fields.Metrics, rt, c.log)
+	go followNodes(ctx, c.nodes, c.opts.NodesTopic, c.env.Fields.Metrics, rt, c.log)
 	go watchEnds(ctx, c.client, c.opts.UsageTopics, rt, endsInterval(c.args.Kafka))
 	return nil
 }
@@ -406,7 +419,7 @@ func (c *Connector) ReadRange(ctx context.Context, topic string, partition int32
 	if from >= to {
 		return nil, nil
 	}
-	cons, err := sarama.NewConsumerFromClient(c.client)
+	cons, err := sarama.NewConsumerFromClient(c.catchUp)
 	if err != nil {
 		return nil, err
 	}
@@ -448,8 +461,10 @@ func (c *Connector) Close() error {
 		if c.pub != nil {
 			errs = append(errs, c.pub.Close())
 		}
-		if c.client != nil {
-			errs = append(errs, c.client.Close())
+		for _, cl := range []sarama.Client{c.client, c.nodes, c.catchUp} {
+			if cl != nil {
+				errs = append(errs, cl.Close())
+			}
 		}
 		if c.store != nil {
 			errs = append(errs, c.store.Close())
