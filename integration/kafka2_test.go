@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -92,7 +93,8 @@ func TestKafkaScaleOut(t *testing.T) {
 	bb := startService(t, cfg, "b", true)
 	time.Sleep(6 * time.Second) // let the group settle on two members (a goka/sarama rebalance)
 	done := make(chan struct{})
-	go func() { defer close(done); produce(t, cfg, tr, addr, 500) }() // about 9 s
+	var produced time.Time
+	go func() { defer close(done); produce(t, cfg, tr, addr, 500); produced = time.Now() }() // about 9 s
 	waitFor(t, 60*time.Second, "both instances to work", func() bool {
 		return a.metric("hots_moves_total") > 0 || bb.metric("hots_moves_total") > 0
 	})
@@ -130,12 +132,112 @@ func TestKafkaScaleOut(t *testing.T) {
 	}
 	t.Logf("survivor took over %v and completed every domain %s after the kill; %d moves (%d records) equal the single-instance answer; survivor samples_in %v -> %v",
 		takeover, took.Round(100*time.Millisecond), len(want), n, survivorIn, survivor.metric("hots_samples_in_total"))
+	// Where the seconds went, from the survivor's log and the progress
+	// table's record times: the group noticing the death (session
+	// timeout), the restore and catch-up of the taken-over domains, and
+	// the last ticks, which close after kafka.idle_timeout without
+	// samples (after the producer finished) and are saved at most every
+	// kafka.checkpoint_interval. Figures only: nothing is asserted on them.
+	since := func(at time.Time) string {
+		if at.IsZero() {
+			return "never"
+		}
+		return at.Sub(killed).Round(100 * time.Millisecond).String()
+	}
+	var reassigned, caughtUp time.Time
+	for _, l := range logLines(t, survivor.log, `msg="partitions assigned"`) {
+		if l.at.After(killed) {
+			reassigned = l.at
+			break
+		}
+	}
+	for _, d := range takeover {
+		var at time.Time
+		for _, l := range logLines(t, survivor.log, `msg="domain acquired" domain=`+d+" ") {
+			if l.at.After(killed) {
+				at = l.at
+				break
+			}
+		}
+		if at.IsZero() { // never: no figure
+			caughtUp = time.Time{}
+			break
+		}
+		if at.After(caughtUp) {
+			caughtUp = at
+		}
+	}
+	saved := completedAt(t, addr, ticks)
+	t.Logf("after the kill: usage group reassigned %s, every taken-over domain acquired and caught up %s, producer finished %s, every domain's last tick saved %s (progress table record time), seen complete by the test %s",
+		since(reassigned), since(caughtUp), since(produced), since(saved), took.Round(100*time.Millisecond))
 	logb, _ := os.ReadFile(survivor.log)
 	for _, l := range strings.Split(string(logb), "\n") {
 		if strings.Contains(l, "domain acquired") || strings.Contains(l, "domain released") || strings.Contains(l, "partitions assigned") {
 			t.Log(l)
 		}
 	}
+}
+
+// logLine is one line of a service log with its time.
+type logLine struct {
+	at   time.Time
+	line string
+}
+
+// logLines returns the lines of a service log that contain substr, with
+// the time of their time= field, in order.
+func logLines(t testing.TB, logPath, substr string) []logLine {
+	t.Helper()
+	b, _ := os.ReadFile(logPath)
+	var out []logLine
+	for _, l := range strings.Split(string(b), "\n") {
+		if !strings.Contains(l, substr) {
+			continue
+		}
+		ts, ok := strings.CutPrefix(l, "time=")
+		if !ok {
+			continue
+		}
+		ts, _, _ = strings.Cut(ts, " ")
+		at, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil {
+			continue
+		}
+		out = append(out, logLine{at: at, line: l})
+	}
+	return out
+}
+
+// completedAt is when the progress table first held every domain's last
+// tick closed: the latest, over the domains, of the time of the first
+// record that closed the domain's last tick (zero if one never did).
+func completedAt(t testing.TB, brokers string, ticks map[string][]int64) time.Time {
+	t.Helper()
+	first := map[string]time.Time{}
+	for _, r := range readTopic(t, brokers, "hots-it-state-progress-table") {
+		var p struct {
+			LastClosedTick int64 `json:"last_closed_tick"`
+		}
+		d := string(r.Key)
+		ts, ok := ticks[d]
+		if !ok || r.Value == nil || json.Unmarshal(r.Value, &p) != nil || p.LastClosedTick < ts[len(ts)-1] {
+			continue
+		}
+		if at, seen := first[d]; !seen || r.Timestamp.Before(at) {
+			first[d] = r.Timestamp
+		}
+	}
+	var last time.Time
+	for d := range ticks {
+		at, ok := first[d]
+		if !ok {
+			return time.Time{}
+		}
+		if at.After(last) {
+			last = at
+		}
+	}
+	return last
 }
 
 // acquiredDomains lists the domains a service's log says it acquired.

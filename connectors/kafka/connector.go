@@ -49,6 +49,8 @@ func init() {
 			{Key: "kafka.checkpoint_interval", Doc: "a domain's state is saved at most this often (and at every graceful stop or handover); 0 = after every tick close. After a crash, input since the last save is read again (same moves): retention must cover it"},
 			{Key: "kafka.max_tick_jump", Doc: "a record whose tick is more than this many ticks ahead of its domain's newest tick, or negative, is poisoned with the reason instead of moving the domain's clock; 0 = no bound"},
 			{Key: "kafka.bundle_records", Doc: "up to this many records of a partition that are already waiting go through the stages as one message, each still decoded (and poisoned) alone; 1 = one message per record"},
+			{Key: "kafka.session_timeout", Doc: "consumer-group session timeout of the usage group and the goka state groups: how long a member that stopped heartbeating (kill -9, a network partition) keeps its partitions; takeover after a crash costs about this much. Between 6s and 30m (a broker's default group.min/max.session.timeout.ms)"},
+			{Key: "kafka.heartbeat_interval", Doc: "how often the members of those groups heartbeat, which is also how soon a live member joins a rebalance; at most a third of kafka.session_timeout"},
 			{Key: "kafka.max_message_bytes", Doc: "the producers' record size limit (sarama Producer.MaxMessageBytes; Kafka's default); state is written in chunks of at most a quarter of it"},
 			{Key: "kafka.schema", Doc: "upstream Avro schema object; accepted and unused"},
 			{Key: "kafka.schema_url", Doc: "accepted for upstream compatibility; unused"},
@@ -104,10 +106,14 @@ type Section struct {
 	MaxTickJump int64 `koanf:"max_tick_jump"`
 	// BundleRecords: records already waiting on a partition are handed
 	// over together, up to this many (Options.BundleRecords).
-	BundleRecords int            `koanf:"bundle_records"`
-	Schema        map[string]any `koanf:"schema"`
-	SchemaURL     string         `koanf:"schema_url"`
-	ConnectorURL  string         `koanf:"connector_url"`
+	BundleRecords int `koanf:"bundle_records"`
+	// SessionTimeout and HeartbeatInterval of every consumer group hots
+	// joins (the usage group and the goka state groups).
+	SessionTimeout    time.Duration  `koanf:"session_timeout"`
+	HeartbeatInterval time.Duration  `koanf:"heartbeat_interval"`
+	Schema            map[string]any `koanf:"schema"`
+	SchemaURL         string         `koanf:"schema_url"`
+	ConnectorURL      string         `koanf:"connector_url"`
 }
 
 // Default implements connectors.Args.
@@ -116,7 +122,7 @@ func (a *Args) Default() {
 	a.Kafka = Section{Brokers: []string{"localhost:9092"}, UsageTopics: []string{DefaultUsageTopic}, MovesTopic: DefaultMovesTopic,
 		PoisonTopic: DefaultPoisonTopic, NodesTopic: DefaultNodesTopic, Group: DefaultGroup, Partitions: 3,
 		Lateness: 2 * time.Second, IdleTimeout: 30 * time.Second, CheckpointInterval: 5 * time.Second, MaxMessageBytes: 1 << 20, MaxTickJump: 1000,
-		BundleRecords: 256}
+		BundleRecords: 256, SessionTimeout: DefaultSessionTimeout, HeartbeatInterval: DefaultHeartbeatInterval}
 }
 
 // Validate implements connectors.Args.
@@ -146,6 +152,12 @@ func (a *Args) Validate() error {
 	if a.Kafka.MaxMessageBytes < 64<<10 {
 		bad("kafka.max_message_bytes", a.Kafka.MaxMessageBytes, "at least 65536 bytes")
 	}
+	if st := a.Kafka.SessionTimeout; st < MinSessionTimeout || st > MaxSessionTimeout {
+		bad("kafka.session_timeout", st, fmt.Sprintf("a duration between %s and %s (a broker's default group.min.session.timeout.ms and group.max.session.timeout.ms)", MinSessionTimeout, MaxSessionTimeout))
+	}
+	if hb := a.Kafka.HeartbeatInterval; hb < time.Millisecond || hb > a.Kafka.SessionTimeout/3 {
+		bad("kafka.heartbeat_interval", hb, fmt.Sprintf("a duration of at least 1ms and at most a third of kafka.session_timeout (%s)", a.Kafka.SessionTimeout))
+	}
 	if _, err := a.Options(); err != nil {
 		errs = append(errs, err)
 	}
@@ -159,7 +171,7 @@ func (a *Args) Options() (Options, error) {
 	k := a.Kafka
 	o := Options{Brokers: k.Brokers, Group: k.Group, UsageTopics: k.UsageTopics, MovesTopic: k.MovesTopic,
 		PoisonTopic: k.PoisonTopic, NodesTopic: k.NodesTopic, Partitions: k.Partitions, MaxMessageBytes: k.MaxMessageBytes,
-		BundleRecords: k.BundleRecords}
+		BundleRecords: k.BundleRecords, SessionTimeout: k.SessionTimeout, HeartbeatInterval: k.HeartbeatInterval}
 	for _, s := range []string{a.BootstrapServers, a.BootstrapServersEnv, a.Bootstrap.Servers} {
 		if s != "" {
 			o.Brokers = splitList(s)
@@ -191,7 +203,7 @@ func splitList(s string) []string {
 
 // Connector is the long-running Kafka service's edge: a consumer group
 // on the usage topics, the moves and poison topics, the goka progress and
-// host tables, a sarama client for catch-up, partition ends and the
+// host tables, sarama clients for catch-up, partition ends and the
 // compacted nodes topic.
 type Connector struct {
 	env      connectors.Env
@@ -204,12 +216,17 @@ type Connector struct {
 	patience context.Context
 	give     context.CancelFunc
 
-	store  *state.Store
-	client sarama.Client
-	sub    message.Subscriber
-	pub    message.Publisher
-	owner  connectors.Owner
-	claims claimSet
+	store *state.Store
+	// client asks for partition ends (watchEnds, End); nodes follows the
+	// nodes topic; catchUp reads the ranges of a takeover's catch-up. One
+	// connection each: see newSaramaClient.
+	client  sarama.Client
+	nodes   sarama.Client
+	catchUp sarama.Client
+	sub     message.Subscriber
+	pub     message.Publisher
+	owner   connectors.Owner
+	claims  claimSet
 
 	closeOnce sync.Once
 	closeErr  error
@@ -253,7 +270,8 @@ func (c *Connector) Initial(ctx context.Context) (connectors.Initial, error) {
 		return init, err
 	}
 	store, err := state.Open(ctx, state.StateOptions{Brokers: o.Brokers, Group: o.Group + "-state",
-		Partitions: o.Partitions, SaramaVersion: o.SaramaVersion, Logger: c.log, MaxMessageBytes: c.args.Kafka.MaxMessageBytes})
+		Partitions: o.Partitions, SaramaVersion: o.SaramaVersion, Logger: c.log, MaxMessageBytes: c.args.Kafka.MaxMessageBytes,
+		SessionTimeout: o.SessionTimeout, HeartbeatInterval: o.HeartbeatInterval})
 	if err != nil {
 		return init, err
 	}
@@ -261,7 +279,15 @@ func (c *Connector) Initial(ctx context.Context) (connectors.Initial, error) {
 	if err := store.WaitRecovered(ctx); err != nil {
 		return init, err
 	}
-	if c.client, err = newSaramaClient(ctx, o); err != nil {
+	if c.client, err = newSaramaClient(ctx, o, "ends", nil); err != nil {
+		return init, err
+	}
+	if c.nodes, err = newSaramaClient(ctx, o, "nodes", nil); err != nil {
+		return init, err
+	}
+	// A catch-up read stops at a known offset; what is left is the fetch
+	// in flight at the partition's end, which Close waits for: short.
+	if c.catchUp, err = newSaramaClient(ctx, o, "catchup", func(sc *sarama.Config) { sc.Consumer.MaxWaitTime = 100 * time.Millisecond }); err != nil {
 		return init, err
 	}
 	wlog := connectors.WatermillLogger(c.log)
@@ -330,7 +356,7 @@ func (c *Connector) OnOwnership(o connectors.Owner) { c.owner = o }
 func (c *Connector) Start(ctx context.Context, rt connectors.Runtime) error {
 	c.log.Info("live mode: ready", "moves_topic", c.opts.MovesTopic, "poison_topic", c.opts.PoisonTopic,
 		"lateness", c.args.Kafka.Lateness, "idle_timeout", c.args.Kafka.IdleTimeout)
-	go followNodes(ctx, c.client, c.opts.NodesTopic, c.env.Fields.Metrics, rt, c.log)
+	go followNodes(ctx, c.nodes, c.opts.NodesTopic, c.env.Fields.Metrics, rt, c.log)
 	go watchEnds(ctx, c.client, c.opts.UsageTopics, rt, endsInterval(c.args.Kafka))
 	return nil
 }
@@ -400,7 +426,7 @@ func (c *Connector) ReadRange(ctx context.Context, topic string, partition int32
 	if from >= to {
 		return nil, nil
 	}
-	cons, err := sarama.NewConsumerFromClient(c.client)
+	cons, err := sarama.NewConsumerFromClient(c.catchUp)
 	if err != nil {
 		return nil, err
 	}
@@ -442,8 +468,10 @@ func (c *Connector) Close() error {
 		if c.pub != nil {
 			errs = append(errs, c.pub.Close())
 		}
-		if c.client != nil {
-			errs = append(errs, c.client.Close())
+		for _, cl := range []sarama.Client{c.client, c.nodes, c.catchUp} {
+			if cl != nil {
+				errs = append(errs, cl.Close())
+			}
 		}
 		if c.store != nil {
 			errs = append(errs, c.store.Close())

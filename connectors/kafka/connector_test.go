@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -172,5 +173,52 @@ func TestUpstreamKeysReachTheOptions(t *testing.T) {
 	}
 	if o := load("HOTS_CONNECTOR__PARAMETERS__BOOTSTRAP_SERVERS=b1:9092,b2:9092"); !reflect.DeepEqual(o.Brokers, []string{"b1:9092", "b2:9092"}) {
 		t.Errorf("env: brokers %v", o.Brokers)
+	}
+}
+
+// kafka.session_timeout and kafka.heartbeat_interval are validated by
+// name and reach the client options (the usage group and goka's groups
+// are configured from them).
+func TestSessionSettingsAreValidated(t *testing.T) {
+	tests := []struct {
+		name               string
+		session, heartbeat time.Duration
+		err                string // "" = valid
+	}{
+		{"defaults", kafka.DefaultSessionTimeout, kafka.DefaultHeartbeatInterval, ""},
+		{"sarama's defaults", 10 * time.Second, 3 * time.Second, ""},
+		{"Kafka 3's consumer defaults", 45 * time.Second, 3 * time.Second, ""},
+		{"the broker's minimum, a third of it", 6 * time.Second, 2 * time.Second, ""},
+		{"the broker's maximum", 30 * time.Minute, time.Second, ""},
+		{"below the broker's minimum", 5 * time.Second, time.Second, "kafka.session_timeout = 5s: a duration between 6s and 30m0s"},
+		{"zero", 0, kafka.DefaultHeartbeatInterval, "kafka.session_timeout = 0s"},
+		{"above the broker's maximum", 31 * time.Minute, time.Second, "kafka.session_timeout = 31m0s"},
+		{"heartbeat over a third", 6 * time.Second, 2001 * time.Millisecond, "kafka.heartbeat_interval = 2.001s: a duration of at least 1ms and at most a third of kafka.session_timeout (6s)"},
+		{"heartbeat zero", 6 * time.Second, 0, "kafka.heartbeat_interval = 0s"},
+		{"heartbeat negative", 6 * time.Second, -time.Second, "kafka.heartbeat_interval = -1s"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var a kafka.Args
+			a.Default()
+			a.Kafka.SessionTimeout, a.Kafka.HeartbeatInterval = tc.session, tc.heartbeat
+			err := a.Validate()
+			if tc.err == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				o, err := a.Options()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if o.SessionTimeout != tc.session || o.HeartbeatInterval != tc.heartbeat {
+					t.Errorf("options carry session %s heartbeat %s, want %s %s", o.SessionTimeout, o.HeartbeatInterval, tc.session, tc.heartbeat)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("Validate() = %v, want it to say %q", err, tc.err)
+			}
+		})
 	}
 }

@@ -337,9 +337,18 @@ func TestOptionsDefaultsAndValidation(t *testing.T) {
 	got := Options{Brokers: []string{"b:9092"}}.WithDefaults()
 	want := Options{Brokers: []string{"b:9092"}, Group: "hots", UsageTopics: []string{"hots.usage"},
 		MovesTopic: "hots.moves", PoisonTopic: "hots.poison", NodesTopic: "hots.nodes", Partitions: 6,
-		Replication: 1, SaramaVersion: "3.6.0", ClientID: "hots", ConnectTimeout: DefaultConnectTimeout}
+		Replication: 1, SaramaVersion: "3.6.0", ClientID: "hots", ConnectTimeout: DefaultConnectTimeout,
+		SessionTimeout: DefaultSessionTimeout, HeartbeatInterval: DefaultHeartbeatInterval}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+	// The usage group's sarama config carries the session settings.
+	sc, err := Options{Brokers: []string{"b:9092"}, SessionTimeout: 7 * time.Second, HeartbeatInterval: time.Second}.WithDefaults().saramaConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Consumer.Group.Session.Timeout != 7*time.Second || sc.Consumer.Group.Heartbeat.Interval != time.Second {
+		t.Errorf("sarama group session %s heartbeat %s, want 7s 1s", sc.Consumer.Group.Session.Timeout, sc.Consumer.Group.Heartbeat.Interval)
 	}
 	tests := []struct {
 		name string

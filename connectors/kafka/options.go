@@ -27,6 +27,22 @@ const (
 	// DefaultConnectTimeout bounds how long a Publish waits for a broker
 	// that is not up yet before it reports an error.
 	DefaultConnectTimeout = 30 * time.Second
+	// DefaultSessionTimeout is the consumer groups' session timeout (the
+	// usage group and the goka state groups): how long a member that
+	// stopped heartbeating (kill -9, a partition) keeps its partitions
+	// before the group gives them to the others. Kafka's (and kfake's)
+	// group.min.session.timeout.ms is 6 s, the least a broker accepts by
+	// default; sarama's own default is 10 s.
+	DefaultSessionTimeout = 6 * time.Second
+	// DefaultHeartbeatInterval is how often members heartbeat, which is
+	// also how soon a live member learns that a rebalance began.
+	DefaultHeartbeatInterval = 500 * time.Millisecond
+	// MinSessionTimeout and MaxSessionTimeout are the range a Kafka broker
+	// accepts by default (group.min.session.timeout.ms and
+	// group.max.session.timeout.ms); outside it a join fails with
+	// INVALID_SESSION_TIMEOUT.
+	MinSessionTimeout = 6 * time.Second
+	MaxSessionTimeout = 30 * time.Minute
 )
 
 // Options configures the Kafka connectors. Zero values take the defaults
@@ -57,6 +73,11 @@ type Options struct {
 	// partition that are already waiting as one codecs.KindRecords message
 	// (see bundle.go); 0 or 1 = one message per record, as watermill-kafka.
 	BundleRecords int
+	// SessionTimeout and HeartbeatInterval of the usage consumer group
+	// (sarama Consumer.Group.Session.Timeout and Heartbeat.Interval); 0 =
+	// DefaultSessionTimeout, DefaultHeartbeatInterval.
+	SessionTimeout    time.Duration
+	HeartbeatInterval time.Duration
 }
 
 // WithDefaults returns o with every empty field set to its default.
@@ -91,6 +112,12 @@ func (o Options) WithDefaults() Options {
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = DefaultConnectTimeout
 	}
+	if o.SessionTimeout <= 0 {
+		o.SessionTimeout = DefaultSessionTimeout
+	}
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = DefaultHeartbeatInterval
+	}
 	return o
 }
 
@@ -121,6 +148,12 @@ func (o Options) saramaConfig() (*sarama.Config, error) {
 	c.Metadata.Retry.Max = 3
 	if o.MaxMessageBytes > 0 {
 		c.Producer.MaxMessageBytes = o.MaxMessageBytes
+	}
+	if o.SessionTimeout > 0 {
+		c.Consumer.Group.Session.Timeout = o.SessionTimeout
+	}
+	if o.HeartbeatInterval > 0 {
+		c.Consumer.Group.Heartbeat.Interval = o.HeartbeatInterval
 	}
 	return c, nil
 }

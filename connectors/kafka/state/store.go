@@ -54,7 +54,20 @@ type StateOptions struct {
 	// ChunkBytes bounds one checkpoint chunk; 0 = DefaultChunkBytes (and
 	// never more than a quarter of MaxMessageBytes).
 	ChunkBytes int
+	// SessionTimeout and HeartbeatInterval of the goka groups' consumer
+	// group sessions; 0 = DefaultSessionTimeout, DefaultHeartbeatInterval.
+	// A save of a key whose partition a dead member's processor held
+	// waits for the session timeout (then a rebalance and the table's
+	// recovery).
+	SessionTimeout    time.Duration
+	HeartbeatInterval time.Duration
 }
+
+// Defaults of the goka groups' sessions (the kafka connector's defaults).
+const (
+	DefaultSessionTimeout    = 6 * time.Second
+	DefaultHeartbeatInterval = 500 * time.Millisecond
+)
 
 // DefaultChunkBytes keeps every state record far below Kafka's 1 MB limit
 // whatever the size of a domain.
@@ -80,6 +93,12 @@ func (o StateOptions) withDefaults() StateOptions {
 		o.ChunkBytes = DefaultChunkBytes
 	}
 	o.ChunkBytes = min(o.ChunkBytes, o.MaxMessageBytes/4)
+	if o.SessionTimeout <= 0 {
+		o.SessionTimeout = DefaultSessionTimeout
+	}
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = DefaultHeartbeatInterval
+	}
 	return o
 }
 
@@ -107,8 +126,11 @@ func configureGoka(o StateOptions) error {
 		// goka's 100 ms flush would add 100 ms to every synchronous save.
 		cfg.Producer.Flush.Frequency = 5 * time.Millisecond
 		cfg.Metadata.Retry.Backoff = 100 * time.Millisecond
-		// Faster takeover after a member leaves (goka adds 5 s regardless).
-		cfg.Consumer.Group.Heartbeat.Interval = 300 * time.Millisecond
+		// A dead member's partitions are given to the others after the
+		// session timeout; a live member joins the rebalance at its next
+		// heartbeat.
+		cfg.Consumer.Group.Session.Timeout = o.SessionTimeout
+		cfg.Consumer.Group.Heartbeat.Interval = o.HeartbeatInterval
 		cfg.Producer.MaxMessageBytes = o.MaxMessageBytes
 		goka.ReplaceGlobalConfig(cfg)
 	})
@@ -217,6 +239,7 @@ func start[T ticked](ctx context.Context, s *Store, t *table[T], o StateOptions,
 	// topic, so nothing on local disk can disagree with Kafka.
 	t.processor, err = goka.NewProcessor(o.Brokers, gg,
 		goka.WithTopicManagerBuilder(tmb),
+		goka.WithConsumerGroupBuilder(rejoiningGroupBuilder(o.Logger)),
 		goka.WithStorageBuilder(storage.MemoryBuilder()),
 		goka.WithLogger(log),
 	)
@@ -251,6 +274,73 @@ func start[T ticked](ctx context.Context, s *Store, t *table[T], o StateOptions,
 		}()
 	}
 	return nil
+}
+
+// rejoiningGroupBuilder builds goka's default consumer group, whose
+// Consume joins the next generation as soon as a session ends, and keeps
+// joining while the brokers are away; log (nil = silent) gets one line per
+// failed join.
+//
+// Why: goka's Processor sleeps a hardcoded 5 s after every return of
+// Consume (processor.go, rebalanceLoop) before it joins again, and a
+// rebalance waits for every live member to join. So every rebalance of a
+// state group (a member died, joined or left) cost at least 5 s more, and
+// a save of a key in a moved partition waited for it: after a kill -9 the
+// survivor's saves, hence its tick closes and its usage group's rebalance,
+// waited session timeout + 5 s. goka calls the handler's Setup and Cleanup
+// once per session whether sessions come from one Consume or several, so
+// the loop changes nothing else there. And goka stops the processor for
+// good when Consume fails, which it does when the next join finds no
+// broker: a broker outage longer than that 5 s pause left the service
+// without state tables until restarted. A failed join is retried here
+// instead (100 ms doubling to 5 s, as the other clients do); Consume
+// returns when ctx ends or the group is closed.
+func rejoiningGroupBuilder(log *slog.Logger) goka.ConsumerGroupBuilder {
+	return func(brokers []string, group, clientID string) (sarama.ConsumerGroup, error) {
+		cg, err := goka.DefaultConsumerGroupBuilder(brokers, group, clientID)
+		if err != nil {
+			return nil, err
+		}
+		return rejoiningGroup{ConsumerGroup: cg, group: group, log: log}, nil
+	}
+}
+
+type rejoiningGroup struct {
+	sarama.ConsumerGroup
+	group string
+	log   *slog.Logger
+}
+
+// rejoinPause spaces joins when a session ends at once, so that a group
+// that cannot settle does not spin.
+const rejoinPause = 100 * time.Millisecond
+
+// maxRejoinWait bounds the wait between failed joins.
+const maxRejoinWait = 5 * time.Second
+
+func (g rejoiningGroup) Consume(ctx context.Context, topics []string, h sarama.ConsumerGroupHandler) error {
+	wait := rejoinPause
+	for attempt := 1; ; attempt++ {
+		err := g.ConsumerGroup.Consume(ctx, topics, h)
+		if ctx.Err() != nil || errors.Is(err, sarama.ErrClosedConsumerGroup) {
+			return err
+		}
+		if err == nil {
+			wait, attempt = rejoinPause, 0
+		} else {
+			if g.log != nil {
+				g.log.Warn("state group: joining failed, retrying", "group", g.group, "attempt", attempt, "retry_in", wait.String(), "err", err.Error())
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		if err != nil {
+			wait = min(2*wait, maxRejoinWait)
+		}
+	}
 }
 
 // keepNewest stores an update unless the table holds a newer tick, so a
