@@ -481,8 +481,10 @@ func (w *Window) tickDomain(d *domainWindow, now time.Time) error {
 		}
 	}
 	// What closed (or arrived) since the last save is saved once the
-	// interval passed, also when nothing more comes.
-	if w.Store != nil && d.dirty && w.now().Sub(d.checkpointed) >= w.Store.CheckpointEvery() {
+	// interval passed, also when nothing more comes; a domain whose every
+	// tick closed on idleness at once: it may be complete, and a new owner
+	// after a crash would otherwise wait for the rest of the interval.
+	if w.Store != nil && d.dirty && (len(d.open) == 0 || w.now().Sub(d.checkpointed) >= w.Store.CheckpointEvery()) {
 		return w.checkpointSoon(d)
 	}
 	return nil

@@ -270,10 +270,11 @@ func TestLiveWindowIdleCloseWaitsForUnreadRecords(t *testing.T) {
 	}
 }
 
-// With a checkpoint interval, closes in between are not saved at once,
-// but a domain whose last tick closed (by idleness, with no sample after
-// it) is saved by the periodic Tick once the interval has passed: the
-// table never stays behind what was published.
+// With a checkpoint interval, closes in between are not saved at once;
+// what is held is saved by the periodic Tick once the interval has
+// passed, and a domain whose last tick closed by idleness (no sample
+// after it) at once: the table never stays behind what was published, and
+// a complete domain is complete in the table.
 func TestLiveWindowSavesWithinTheInterval(t *testing.T) {
 	log := usageLog(4) // ticks 0..3
 	store := &memStore{m: map[string]codecs.Checkpoint{}, every: 10 * time.Second}
@@ -299,8 +300,8 @@ func TestLiveWindowSavesWithinTheInterval(t *testing.T) {
 		}
 	}
 	step(11*time.Second, 2, 2) // the interval passed: what is held is saved
-	step(16*time.Second, 2, 2) // idle: tick 3 closes, 5 s after the save
-	step(27*time.Second, 3, 3) // nothing new arrived, and tick 3 is saved
+	step(16*time.Second, 3, 3) // idle: tick 3 closes, 5 s after the save, and is saved
+	step(27*time.Second, 3, 3) // nothing new: nothing to save
 	if !slices.Equal(r.closed, []string{"d@0", "d@1", "d@2", "d@3"}) {
 		t.Errorf("closed %v", r.closed)
 	}
