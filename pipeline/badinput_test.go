@@ -166,14 +166,14 @@ func (p poisonRecorder) Publish(_ string, msgs ...*message.Message) error {
 }
 func (poisonRecorder) Close() error { return nil }
 
-// A JSON source (the Kafka shape): a bad record is poisoned with its reason
-// at once (no retries for a permanent error), good ones go through.
-func TestRouterPoisonsUndecodableRecords(t *testing.T) {
+// runChanConnector runs the pipeline over a chanConnector with rule until
+// stop, which returns the run's result.
+func runChanConnector(t *testing.T, rule connectors.TickRule) (*chanConnector, *Recorder, func() *Result) {
+	t.Helper()
 	logger := watermill.NopLogger{}
 	c := &chanConnector{src: gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, logger),
-		sink: gochannel.NewGoChannel(gochannel.Config{}, logger), poisoned: make(chan *message.Message, 4)}
+		sink: gochannel.NewGoChannel(gochannel.Config{}, logger), poisoned: make(chan *message.Message, 4), rule: rule}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	rec := &Recorder{}
 	svc, _ := NewService(ServiceOptions{}, nil)
 	type ran struct {
@@ -188,17 +188,28 @@ func TestRouterPoisonsUndecodableRecords(t *testing.T) {
 	for !svc.ready.Load() {
 		time.Sleep(5 * time.Millisecond)
 	}
+	return c, rec, func() *Result {
+		t.Helper()
+		cancel()
+		r := <-done
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		return r.res
+	}
+}
+
+// A JSON source (the Kafka shape): a bad record is poisoned with its reason
+// at once (no retries for a permanent error), good ones go through.
+func TestRouterPoisonsUndecodableRecords(t *testing.T) {
+	c, rec, stop := runChanConnector(t, connectors.TickRule{})
 	bad := message.NewMessage("bad", []byte(`{"timestamp":1,"container_id":"c","machine_id":"n"}`))
 	bad.Metadata.Set(codecs.MetaSource, "usage")
 	good := message.NewMessage("good", []byte(`{"containers":[{"timestamp":1,"container_id":"c","machine_id":"n","cpu":2}]}`))
 	if err := c.src.Publish("usage", bad, good); err != nil { // returns once both were acked
 		t.Fatal(err)
 	}
-	cancel()
-	r := <-done
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
+	res := stop()
 	if len(c.poisoned) != 1 {
 		t.Fatalf("%d records poisoned, want 1", len(c.poisoned))
 	}
@@ -209,8 +220,8 @@ func TestRouterPoisonsUndecodableRecords(t *testing.T) {
 	if len(rec.Rejects) != 1 || !strings.Contains(rec.Rejects[0].Reason, "poisoned in decode") {
 		t.Errorf("observer saw rejects %+v", rec.Rejects)
 	}
-	if r.res.Samples != 1 || r.res.Rejected != 1 {
-		t.Errorf("result %+v, want the good record's 1 sample and 1 reject", r.res)
+	if res.Samples != 1 || res.Rejected != 1 {
+		t.Errorf("result %+v, want the good record's 1 sample and 1 reject", res)
 	}
 }
 
@@ -218,26 +229,7 @@ func TestRouterPoisonsUndecodableRecords(t *testing.T) {
 // record: the bad one is poisoned alone, as written, with its own
 // provenance; the others' samples all go through.
 func TestRouterTakesABundleRecordByRecord(t *testing.T) {
-	logger := watermill.NopLogger{}
-	c := &chanConnector{src: gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, logger),
-		sink: gochannel.NewGoChannel(gochannel.Config{}, logger), poisoned: make(chan *message.Message, 4),
-		rule: connectors.TickRule{IdleTimeout: time.Hour, MaxTickJump: 10}}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	rec := &Recorder{}
-	svc, _ := NewService(ServiceOptions{}, nil)
-	type ran struct {
-		res *Result
-		err error
-	}
-	done := make(chan ran, 1)
-	go func() {
-		res, err := Run(ctx, config.Config{}, c, Options{Observer: rec, Service: svc})
-		done <- ran{res, err}
-	}()
-	for !svc.ready.Load() {
-		time.Sleep(5 * time.Millisecond)
-	}
+	c, rec, stop := runChanConnector(t, connectors.TickRule{IdleTimeout: time.Hour, MaxTickJump: 10})
 	record := func(off int, v string) codecs.SourceRecord {
 		return codecs.SourceRecord{UUID: fmt.Sprintf("usage/0/%d", off), Payload: []byte(v),
 			Metadata: map[string]string{codecs.MetaSource: "usage", codecs.MetaPartition: "0", codecs.MetaOffset: strconv.Itoa(off), "h": "kept"}}
@@ -257,11 +249,7 @@ func TestRouterTakesABundleRecordByRecord(t *testing.T) {
 	if err := c.src.Publish("usage", bundle); err != nil {
 		t.Fatal(err)
 	}
-	cancel()
-	r := <-done
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
+	res := stop()
 	if len(c.poisoned) != 2 {
 		t.Fatalf("%d messages poisoned, want the two bad records", len(c.poisoned))
 	}
@@ -276,7 +264,7 @@ func TestRouterTakesABundleRecordByRecord(t *testing.T) {
 	if len(rec.Rejects) != 2 || rec.Rejects[0].Offset != 11 || rec.Rejects[1].Offset != 14 {
 		t.Errorf("observer saw rejects %+v, want records 11 and 14", rec.Rejects)
 	}
-	if r.res.Samples != 4 || r.res.Rejected != 2 {
-		t.Errorf("result %+v, want 4 samples (records 10, 12, 13) and 2 rejects", r.res)
+	if res.Samples != 4 || res.Rejected != 2 {
+		t.Errorf("result %+v, want 4 samples (records 10, 12, 13) and 2 rejects", res)
 	}
 }
