@@ -8,6 +8,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"hots/codecs"
+	"hots/placement"
 )
 
 // Decoder is stage 1: row batches from the file connector, or JSON usage
@@ -40,14 +41,9 @@ func (d *Decoder) Handle(msg *message.Message) ([]*message.Message, error) {
 			return nil, Permanent(err)
 		}
 	case codecs.KindJSON, "": // a JSON record or upstream batch (a stream's records carry no kind)
-		pos := codecs.Position{Source: msg.Metadata.Get(codecs.MetaSource)}
-		if p, err := strconv.ParseInt(msg.Metadata.Get(codecs.MetaPartition), 10, 32); err == nil {
-			pos.Partition = int32(p)
-		}
-		pos.Offset, _ = strconv.ParseInt(msg.Metadata.Get(codecs.MetaOffset), 10, 64)
-		ss, err := codecs.DecodeSamplesJSON(msg.Payload, pos, msg.Metadata.Get(codecs.MetaKey), d.Fields)
+		ss, err := d.Samples(msg)
 		if err != nil {
-			return nil, Permanent(err)
+			return nil, err
 		}
 		payload, n = codecs.EncodeSamples(ss), len(ss)
 	default:
@@ -56,11 +52,32 @@ func (d *Decoder) Handle(msg *message.Message) ([]*message.Message, error) {
 	if n == 0 {
 		return nil, nil
 	}
+	return []*message.Message{d.Out(msg, payload, n)}, nil
+}
+
+// Samples decodes a JSON usage record or upstream batch (kind json, or
+// none) into its samples; a bad one is a permanent error naming it.
+func (d *Decoder) Samples(msg *message.Message) ([]placement.Sample, error) {
+	pos := codecs.Position{Source: msg.Metadata.Get(codecs.MetaSource)}
+	if p, err := strconv.ParseInt(msg.Metadata.Get(codecs.MetaPartition), 10, 32); err == nil {
+		pos.Partition = int32(p)
+	}
+	pos.Offset, _ = strconv.ParseInt(msg.Metadata.Get(codecs.MetaOffset), 10, 64)
+	ss, err := codecs.DecodeSamplesJSON(msg.Payload, pos, msg.Metadata.Get(codecs.MetaKey), d.Fields)
+	if err != nil {
+		return nil, Permanent(err)
+	}
+	return ss, nil
+}
+
+// Out is the samples message of msg's n samples (payload: EncodeSamples
+// or a SampleWriter's), counted as decoded.
+func (d *Decoder) Out(msg *message.Message, payload []byte, n int) *message.Message {
 	d.decoded.Add(int64(n))
 	out := message.NewMessage(msg.UUID+"/samples", payload)
 	out.Metadata = copyMeta(msg.Metadata)
 	out.Metadata.Set(codecs.MetaKind, codecs.KindSamples)
-	return []*message.Message{out}, nil
+	return out
 }
 
 // rows decodes a row batch straight from its payload into a samples

@@ -191,7 +191,20 @@ func (w *Window) handleRecord(src tp, off int64, ss []placement.Sample) error {
 	return nil
 }
 
-// CheckTicks is implausible for a decoded record, before it reaches the
+// CheckTicks is CheckSamples for a samples payload (a row batch's
+// samples, as the decode stage made them).
+func (w *Window) CheckTicks(samplesPayload []byte) error {
+	if w.Rule.Watermarks {
+		return nil
+	}
+	ss, err := codecs.DecodeSamples(samplesPayload)
+	if err != nil {
+		return nil // malformed: the window refuses it with the reason
+	}
+	return w.CheckSamples(ss, nil)
+}
+
+// CheckSamples is implausible for a decoded record, before it reaches the
 // window: the decode stage calls it so that the poison sink gets the
 // record as its producer wrote it, not the stage's binary form. The
 // window checks again when it folds (the clock may have moved meanwhile).
@@ -199,34 +212,29 @@ func (w *Window) handleRecord(src tp, off int64, ss []placement.Sample) error {
 // checked before this one that have not reached the window yet (a bundle
 // is decoded whole first): the clock they will have moved. A record that
 // passes adds its ticks to it.
-func (w *Window) CheckTicks(samplesPayload []byte, ahead map[string]int64) error {
+func (w *Window) CheckSamples(ss []placement.Sample, ahead map[string]int64) error {
 	if w.Rule.Watermarks {
 		return nil
 	}
-	var sr codecs.SampleReader
-	if err := sr.Reset(samplesPayload); err != nil {
-		return nil // malformed: the window refuses it with the reason
-	}
-	var s placement.Sample
-	for sr.Next(&s) {
+	for i := range ss {
 		w.domMu.Lock()
-		d := w.domains[s.Domain]
+		d := w.domains[ss[i].Domain]
 		w.domMu.Unlock()
 		clock := int64(noClock) // a new domain has no clock: only the sign rule
 		if d != nil {
 			clock = d.seen.Load()
 		}
-		if t, ok := ahead[s.Domain]; ok && t > clock {
+		if t, ok := ahead[ss[i].Domain]; ok && t > clock {
 			clock = t
 		}
-		if err := w.implausibleAt(s.Domain, clock, []placement.Sample{s}); err != nil {
+		if err := w.implausibleAt(ss[i].Domain, clock, ss[i:i+1]); err != nil {
 			return err
 		}
 	}
-	if ahead != nil && sr.Reset(samplesPayload) == nil {
-		for sr.Next(&s) {
-			if t, ok := ahead[s.Domain]; !ok || s.Tick > t {
-				ahead[s.Domain] = s.Tick
+	if ahead != nil {
+		for i := range ss {
+			if t, ok := ahead[ss[i].Domain]; !ok || ss[i].Tick > t {
+				ahead[ss[i].Domain] = ss[i].Tick
 			}
 		}
 	}

@@ -161,8 +161,8 @@ func TestCheckTicksDoesNotWaitForACloseAndKeepsTheRule(t *testing.T) {
 		closing <- err
 	}()
 	<-inEmit
-	payload := func(tick int64) []byte {
-		return codecs.EncodeSamples([]placement.Sample{{Domain: "d0", Tick: tick, Container: "c0", Host: "d0-n1", Values: []float64{1}}})
+	record := func(tick int64) []placement.Sample {
+		return []placement.Sample{{Domain: "d0", Tick: tick, Container: "c0", Host: "d0-n1", Values: []float64{1}}}
 	}
 	for _, tc := range []struct {
 		tick int64
@@ -173,14 +173,14 @@ func TestCheckTicksDoesNotWaitForACloseAndKeepsTheRule(t *testing.T) {
 		{-1, "is negative"},
 	} {
 		done := make(chan error, 1)
-		go func() { done <- w.CheckTicks(payload(tc.tick), nil) }()
+		go func() { done <- w.CheckSamples(record(tc.tick), nil) }()
 		select {
 		case err := <-done:
 			if got := fmt.Sprint(err); (tc.bad == "") != (err == nil) || (tc.bad != "" && !strings.Contains(got, tc.bad)) {
-				t.Errorf("tick %d: CheckTicks = %v, want %q", tc.tick, err, tc.bad)
+				t.Errorf("tick %d: CheckSamples = %v, want %q", tc.tick, err, tc.bad)
 			}
 		case <-time.After(10 * time.Second):
-			t.Fatalf("tick %d: CheckTicks waited for the tick close", tc.tick)
+			t.Fatalf("tick %d: CheckSamples waited for the tick close", tc.tick)
 		}
 	}
 	close(release)

@@ -119,99 +119,107 @@ var errRouterClosing = errors.New("pipeline closing: the closed tick did not rea
 // not reach it (poisoned, or without samples), so that its partition
 // counts as read past it. A records message (several records a log
 // connector bundled) is taken record by record, each as if it had come
-// alone: a bad one is poisoned by itself, as written, and the others go
-// on.
+// alone: a bad one is poisoned by itself, as written, and the others'
+// samples go on as one message listing its records (codecs.MetaRecords),
+// one hand-over to the window, which still folds them one by one.
 func decode(d *handlers.Decoder, w *handlers.Window, poison message.Publisher, poisonTopic string, onPanic func(*PanicError)) message.HandlerFunc {
-	check := func(msg *message.Message, ahead map[string]int64) ([]*message.Message, error) {
-		out, err := d.Handle(msg)
+	consumed := func(m *message.Message) {
+		if src, part, off := handlers.Position(m); off >= 0 {
+			w.Consumed(src, part, off)
+		}
+	}
+	// usage is a JSON record's samples, checked against the domains'
+	// clocks and those the records before it in its bundle will set.
+	usage := func(m *message.Message, ahead map[string]int64) ([]placement.Sample, error) {
+		ss, err := d.Samples(m)
+		if err == nil {
+			if cerr := w.CheckSamples(ss, ahead); cerr != nil {
+				err = handlers.Permanent(cerr)
+			}
+		}
+		if err != nil || len(ss) == 0 {
+			consumed(m)
+			return nil, err
+		}
+		return ss, nil
+	}
+	bundle := func(msg *message.Message) ([]*message.Message, error) {
+		recs, err := codecs.DecodeRecords(msg.Payload)
+		if err != nil {
+			return nil, handlers.Permanent(err)
+		}
+		ahead := map[string]int64{}
+		var got []placement.Sample
+		alone := failOnPanic(onPanic)(func(m *message.Message) (_ []*message.Message, err error) {
+			got, err = usage(m, ahead)
+			return nil, err
+		})
+		var sw codecs.SampleWriter
+		var segs []codecs.Segment
+		var first *message.Message
+		n := 0
+		for _, r := range recs {
+			rec := message.NewMessage(r.UUID, r.Payload)
+			rec.Metadata = r.Metadata
+			rec.SetContext(msg.Context())
+			if _, err := alone(rec); err != nil {
+				if !handlers.IsPermanent(err) {
+					return nil, err // the whole bundle again: the window skips what it folded
+				}
+				// What watermill's poison queue would have written for it.
+				rec.Metadata.Set(middleware.ReasonForPoisonedKey, err.Error())
+				rec.Metadata.Set(middleware.PoisonedTopicKey, message.SubscribeTopicFromCtx(msg.Context()))
+				rec.Metadata.Set(middleware.PoisonedHandlerKey, message.HandlerNameFromCtx(msg.Context()))
+				rec.Metadata.Set(middleware.PoisonedSubscriberKey, message.SubscriberNameFromCtx(msg.Context()))
+				if err := poison.Publish(poisonTopic, rec); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			if len(got) == 0 {
+				continue
+			}
+			if first == nil {
+				first = rec
+				sw.Reset(len(msg.Payload))
+			}
+			for i := range got {
+				sw.Append(&got[i])
+			}
+			_, _, off := handlers.Position(rec)
+			segs, n = append(segs, codecs.Segment{Offset: off, Samples: len(got)}), n+len(got)
+		}
+		if first == nil {
+			return nil, nil
+		}
+		out := d.Out(first, sw.Bytes(), n)
+		out.Metadata.Set(codecs.MetaRecords, codecs.FormatSegments(segs))
+		return []*message.Message{out}, nil
+	}
+	return func(msg *message.Message) ([]*message.Message, error) {
+		switch msg.Metadata.Get(codecs.MetaKind) {
+		case codecs.KindRecords:
+			return bundle(msg)
+		case codecs.KindJSON, "":
+			ss, err := usage(msg, nil)
+			if err != nil || len(ss) == 0 {
+				return nil, err
+			}
+			return []*message.Message{d.Out(msg, codecs.EncodeSamples(ss), len(ss))}, nil
+		}
+		out, err := d.Handle(msg) // row batches and watermarks
 		for _, o := range out {
 			if err == nil && o.Metadata.Get(codecs.MetaKind) == codecs.KindSamples {
-				if cerr := w.CheckTicks(o.Payload, ahead); cerr != nil {
+				if cerr := w.CheckTicks(o.Payload); cerr != nil {
 					out, err = nil, handlers.Permanent(cerr)
 				}
 			}
 		}
 		if err != nil || len(out) == 0 {
-			if src, part, off := handlers.Position(msg); off >= 0 {
-				w.Consumed(src, part, off)
-			}
+			consumed(msg)
 		}
 		return out, err
 	}
-	return func(msg *message.Message) ([]*message.Message, error) {
-		if msg.Metadata.Get(codecs.MetaKind) != codecs.KindRecords {
-			return check(msg, nil)
-		}
-		recs, err := codecs.DecodeRecords(msg.Payload)
-		if err != nil {
-			return nil, handlers.Permanent(err)
-		}
-		var out []*message.Message
-		ahead := map[string]int64{} // the clocks the records before will have moved
-		alone := failOnPanic(onPanic)(func(m *message.Message) ([]*message.Message, error) { return check(m, ahead) })
-		for _, r := range recs {
-			rec := message.NewMessage(r.UUID, r.Payload)
-			rec.Metadata = r.Metadata
-			rec.SetContext(msg.Context())
-			o, err := alone(rec)
-			if err == nil {
-				out = append(out, o...)
-				continue
-			}
-			if !handlers.IsPermanent(err) {
-				return nil, err // the whole bundle again: the window skips what it folded
-			}
-			// What watermill's poison queue would have written for it.
-			rec.Metadata.Set(middleware.ReasonForPoisonedKey, err.Error())
-			rec.Metadata.Set(middleware.PoisonedTopicKey, message.SubscribeTopicFromCtx(msg.Context()))
-			rec.Metadata.Set(middleware.PoisonedHandlerKey, message.HandlerNameFromCtx(msg.Context()))
-			rec.Metadata.Set(middleware.PoisonedSubscriberKey, message.SubscriberNameFromCtx(msg.Context()))
-			if err := poison.Publish(poisonTopic, rec); err != nil {
-				return nil, err
-			}
-		}
-		return mergeSamples(out)
-	}
-}
-
-// mergeSamples makes the samples messages of a bundle's records one
-// message listing its records (codecs.MetaRecords): one hand-over to the
-// window instead of one per record, which still folds them one by one.
-func mergeSamples(out []*message.Message) ([]*message.Message, error) {
-	if len(out) < 2 {
-		return out, nil
-	}
-	size := 0
-	for _, m := range out {
-		size += len(m.Payload)
-	}
-	var w codecs.SampleWriter
-	w.Reset(size)
-	segs := make([]codecs.Segment, 0, len(out))
-	var sr codecs.SampleReader
-	var s placement.Sample
-	for _, m := range out {
-		if m.Metadata.Get(codecs.MetaKind) != codecs.KindSamples {
-			return out, nil // not what a bundle of usage records gives: as they are
-		}
-		if err := sr.Reset(m.Payload); err != nil {
-			return nil, handlers.Permanent(err)
-		}
-		_, _, off := handlers.Position(m)
-		n := 0
-		for sr.Next(&s) {
-			w.Append(&s)
-			n++
-		}
-		if err := sr.Err(); err != nil {
-			return nil, handlers.Permanent(err)
-		}
-		segs = append(segs, codecs.Segment{Offset: off, Samples: n})
-	}
-	merged := message.NewMessage(out[0].UUID, w.Bytes())
-	merged.Metadata = out[0].Metadata
-	merged.Metadata.Set(codecs.MetaRecords, codecs.FormatSegments(segs))
-	return []*message.Message{merged}, nil
 }
 
 // run runs the inner stages, then subscribes the sources, until ctx ends
